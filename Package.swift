@@ -1,0 +1,97 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+  name: "etcd-snapshot",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "etcd-snapshot", targets: ["etcd-snapshot"])
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+  ],
+  targets: [
+    // Pure core: naming, retention, configuration, errors. No I/O beyond Foundation values.
+    .target(
+      name: "SnapshotCore",
+      dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+    ),
+    // Generated protobuf messages and client stubs (regenerate with scripts/gen-protos.sh).
+    .target(
+      name: "EtcdProto",
+      dependencies: [
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ]
+    ),
+    // On-disk formats: the snapshot SHA-256 trailer, bbolt reading.
+    .target(
+      name: "EtcdFormats",
+      dependencies: ["SnapshotCore", .product(name: "Crypto", package: "swift-crypto")]
+    ),
+    // gRPC to etcd: TLS, auth, endpoint selection, the snapshot stream.
+    .target(
+      name: "EtcdClient",
+      dependencies: [
+        "SnapshotCore", "EtcdProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    // Where snapshots live: the local directory store (S3 later).
+    .target(
+      name: "SnapshotStorage",
+      dependencies: ["SnapshotCore", "EtcdFormats", .product(name: "Logging", package: "swift-log")]
+    ),
+    // Use cases shared by the CLI and (later) the agent.
+    .target(
+      name: "EtcdSnapshot",
+      dependencies: [
+        "SnapshotCore", "EtcdFormats", "EtcdClient", "SnapshotStorage",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]
+    ),
+    .executableTarget(
+      name: "etcd-snapshot",
+      dependencies: [
+        "SnapshotCore", "EtcdSnapshot", "EtcdClient",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(
+      name: "SnapshotCoreTests",
+      dependencies: ["SnapshotCore", .product(name: "PropertyBased", package: "swift-property-based")]
+    ),
+    .testTarget(
+      name: "EtcdFormatsTests",
+      dependencies: [
+        "EtcdFormats", .product(name: "PropertyBased", package: "swift-property-based"),
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]
+    ),
+    .testTarget(
+      name: "SnapshotStorageTests",
+      dependencies: ["SnapshotStorage", "SnapshotCore"]
+    ),
+    // Runs the built executable against real etcd processes on 127.0.0.1.
+    .testTarget(
+      name: "IntegrationTests",
+      dependencies: ["etcd-snapshot", "SnapshotCore"]
+    ),
+  ]
+)

@@ -1,0 +1,117 @@
+// The snapshot file etcd streams (Maintenance.Snapshot, `etcdctl snapshot save`):
+//
+//   +----------------------------------------+-------------------------------+
+//   | bbolt database image, S bytes          | SHA-256 of those S bytes (32) |
+//   +----------------------------------------+-------------------------------+
+//
+// S is a multiple of the bbolt page size (>= 512), so a file with a trailer has
+// size % 512 == 32, and etcd's restore uses exactly that rule to decide whether a trailer is
+// present. Checked against etcd 3.4.23 and 3.5.1 (see shared spec section 1).
+import Crypto
+import Foundation
+
+/// Checks etcd's SHA-256 trailer while the bytes stream past, in one pass and constant memory.
+///
+/// Every byte but the last 32 seen so far is hashed; the last 32 are held back because they may
+/// be the trailer. At the end the held bytes are compared with the digest of the rest. The same
+/// pass also yields the SHA-256 of the whole file (trailer included) by continuing a copy of
+/// the hash state, so no byte is hashed twice.
+package struct SnapshotTrailerVerifier: Sendable {
+  /// Size of the trailer.
+  package static let trailerSize = 32
+
+  private var hasher = SHA256()
+  private var held: [UInt8] = []
+  /// Bytes seen so far.
+  package private(set) var byteCount: Int64 = 0
+
+  /// A verifier that has seen nothing.
+  package init() {
+    held.reserveCapacity(2 * Self.trailerSize)
+  }
+
+  /// Feeds the next bytes of the stream.
+  package mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    let n = bytes.count
+    guard n > 0 else { return }
+    byteCount += Int64(n)
+    let keep = Self.trailerSize
+    if n >= keep {
+      if !held.isEmpty {
+        held.withUnsafeBytes { hasher.update(bufferPointer: $0) }
+        held.removeAll(keepingCapacity: true)
+      }
+      hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[0..<(n - keep)]))
+      held.append(contentsOf: bytes[(n - keep)..<n])
+    } else {
+      held.append(contentsOf: bytes)
+      if held.count > keep {
+        let extra = held.count - keep
+        held.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<extra])) }
+        held.removeFirst(extra)
+      }
+    }
+  }
+
+  /// Feeds bytes from any contiguous collection.
+  package mutating func update<Bytes: ContiguousBytes>(_ bytes: Bytes) {
+    bytes.withUnsafeBytes { update($0) }
+  }
+
+  /// The outcome once the stream has ended.
+  package func finish() -> SnapshotTrailerCheck {
+    var fileHasher = hasher
+    held.withUnsafeBytes { fileHasher.update(bufferPointer: $0) }
+    let fileDigest = Array(fileHasher.finalize())
+    guard held.count == Self.trailerSize else {
+      return SnapshotTrailerCheck(
+        byteCount: byteCount, expected: nil, computed: nil, fileSHA256: fileDigest)
+    }
+    return SnapshotTrailerCheck(
+      byteCount: byteCount, expected: held, computed: Array(hasher.finalize()), fileSHA256: fileDigest)
+  }
+}
+
+/// What the trailer check found.
+package struct SnapshotTrailerCheck: Sendable, Equatable {
+  /// Total bytes of the file, trailer included.
+  package var byteCount: Int64
+  /// The last 32 bytes (the trailer etcd sent), nil if the stream was shorter.
+  package var expected: [UInt8]?
+  /// SHA-256 of everything before the last 32 bytes.
+  package var computed: [UInt8]?
+  /// SHA-256 of the whole file, trailer included (what `sha256sum` prints).
+  package var fileSHA256: [UInt8]
+
+  /// True when the size follows etcd's rule (`size % 512 == 32`) and the digests agree.
+  package var isValid: Bool {
+    byteCount % 512 == 32 && expected != nil && expected == computed
+  }
+
+  /// Why the check failed, in words, or nil when it passed.
+  package var problem: String? {
+    guard let expected, let computed else {
+      return "the stream ended after \(byteCount) bytes, too short to hold etcd's 32-byte SHA-256 trailer"
+    }
+    if byteCount % 512 != 32 {
+      return
+        "the stream is \(byteCount) bytes, which is not a bbolt database plus a 32-byte SHA-256 trailer (size % 512 must be 32): it was cut short or is not an etcd snapshot"
+    }
+    if expected != computed {
+      return
+        "SHA-256 mismatch: etcd's trailer says \(hex(expected)) but the data received hashes to \(hex(computed)): the snapshot was corrupted in transit"
+    }
+    return nil
+  }
+}
+
+/// Lower-case hex of bytes.
+package func hex(_ bytes: some Sequence<UInt8>) -> String {
+  let digits: [UInt8] = Array("0123456789abcdef".utf8)
+  var out: [UInt8] = []
+  for b in bytes {
+    out.append(digits[Int(b >> 4)])
+    out.append(digits[Int(b & 0xF)])
+  }
+  return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,85 @@
+import Foundation
+
+/// The record written beside every snapshot we take (`<dir>/.metadata/<name>`), as JSON.
+///
+/// It is the source of truth for a snapshot's name split, size and checksum; `ls` shows it,
+/// `verify` (later) checks the file against `sha256`. Field names are stable: older records
+/// must keep decoding, so new fields are optional.
+package struct SnapshotMetadata: Codable, Sendable, Equatable {
+  /// Version of this record's layout.
+  package var formatVersion: Int = 1
+  /// File name of the snapshot.
+  package var name: String
+  /// Name prefix (`--name`).
+  package var prefix: String
+  /// Node that took it.
+  package var node: String
+  /// Creation time, Unix seconds (the name's timestamp).
+  package var timestamp: Int64
+  /// Creation time, RFC 3339, for people and other tools.
+  package var createdAt: String
+  /// Size of the file in bytes, trailer included.
+  package var size: Int64
+  /// SHA-256 of the whole file (trailer included), lower-case hex.
+  package var sha256: String
+  /// The store revision inside the snapshot.
+  package var revision: Int64
+  /// etcd server version reported by Status.
+  package var etcdVersion: String
+  /// Cluster ID, hex as etcd prints it.
+  package var clusterID: String
+  /// ID of the member that sent the snapshot, hex.
+  package var memberID: String
+  /// EtcdEndpoint the snapshot was taken from.
+  package var endpoint: String
+  /// Version of etcd-snapshot that wrote it.
+  package var toolVersion: String
+  /// True when etcd's SHA-256 trailer was checked while saving.
+  package var verified: Bool
+
+  /// Makes a record.
+  package init(
+    name: SnapshotName, size: Int64, sha256: String, revision: Int64, etcdVersion: String,
+    clusterID: UInt64, memberID: UInt64, endpoint: String, toolVersion: String, verified: Bool
+  ) {
+    self.name = name.fileName
+    self.prefix = name.prefix
+    self.node = name.node
+    self.timestamp = name.timestamp
+    self.createdAt = rfc3339(timestamp: name.timestamp)
+    self.size = size
+    self.sha256 = sha256
+    self.revision = revision
+    self.etcdVersion = etcdVersion
+    self.clusterID = String(clusterID, radix: 16)
+    self.memberID = String(memberID, radix: 16)
+    self.endpoint = endpoint
+    self.toolVersion = toolVersion
+    self.verified = verified
+  }
+
+  /// The parsed name this record describes.
+  package var snapshotName: SnapshotName {
+    SnapshotName(prefix: prefix, node: node, timestamp: timestamp)
+  }
+
+  /// Encodes as pretty, key-sorted JSON with a final newline.
+  package func encoded() throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return try encoder.encode(self) + Data("\n".utf8)
+  }
+
+  /// Decodes a record.
+  package static func decode(_ data: Data) throws -> SnapshotMetadata {
+    try JSONDecoder().decode(SnapshotMetadata.self, from: data)
+  }
+}
+
+/// `2024-01-02T03:04:05Z` for a Unix time in seconds.
+package func rfc3339(timestamp: Int64) -> String {
+  let formatter = ISO8601DateFormatter()
+  formatter.formatOptions = [.withInternetDateTime]
+  formatter.timeZone = TimeZone(identifier: "UTC")
+  return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(timestamp)))
+}

@@ -1,0 +1,91 @@
+/// Where snapshots are kept and how new ones are named: k3s's `--data-dir`, `--dir`, `--name`,
+/// `--node-name`.
+package struct SnapshotDirectoryConfiguration: Sendable, Codable {
+  /// The tool's data directory; snapshots go to `<dataDir>/snapshots` unless `directory` is set.
+  package var dataDir: String
+  /// Snapshot directory (`--dir`, `--etcd-snapshot-dir`); overrides `<dataDir>/snapshots`.
+  package var directory: String?
+
+  /// Makes a configuration.
+  package init(dataDir: String, directory: String? = nil) {
+    self.dataDir = dataDir
+    self.directory = directory
+  }
+
+  /// The directory holding snapshots.
+  package var snapshotDirectory: String {
+    if let directory { return directory }
+    return dataDir.hasSuffix("/") ? dataDir + "snapshots" : dataDir + "/snapshots"
+  }
+
+  /// The default data directory: `/var/lib/etcd-snapshot` for root, else
+  /// `$XDG_DATA_HOME/etcd-snapshot` (`~/.local/share/etcd-snapshot`).
+  package static func defaultDataDir(isRoot: Bool, environment: [String: String]) -> String {
+    if isRoot { return "/var/lib/etcd-snapshot" }
+    if let xdg = environment["XDG_DATA_HOME"], xdg.hasPrefix("/") { return xdg + "/etcd-snapshot" }
+    let home = environment["HOME"] ?? "/tmp"
+    return home + "/.local/share/etcd-snapshot"
+  }
+
+  /// Every problem, in words.
+  package func problems() -> [String] {
+    var problems: [String] = []
+    if dataDir.isEmpty { problems.append("--data-dir is empty") }
+    if let directory, directory.isEmpty { problems.append("--dir is empty") }
+    return problems
+  }
+}
+
+/// What `save` does.
+package struct SaveConfiguration: Sendable, Codable {
+  /// How to reach etcd.
+  package var connection: ConnectionConfiguration
+  /// Where to write.
+  package var storage: SnapshotDirectoryConfiguration
+  /// Name prefix (`--name`), k3s default `on-demand`.
+  package var namePrefix: String = "on-demand"
+  /// Node name (`--node-name`), default the host name.
+  package var nodeName: String
+
+  /// Makes a configuration with k3s's defaults.
+  package init(connection: ConnectionConfiguration, storage: SnapshotDirectoryConfiguration, nodeName: String) {
+    self.connection = connection
+    self.storage = storage
+    self.nodeName = nodeName
+  }
+
+  /// Every problem, in words.
+  package func problems() -> [String] {
+    var problems = connection.problems() + storage.problems()
+    if let p = SnapshotName.problem(with: namePrefix, flag: "--name") { problems.append(p) }
+    if let p = SnapshotName.problem(with: nodeName, flag: "--node-name") { problems.append(p) }
+    return problems
+  }
+}
+
+/// What `prune` does.
+package struct PruneConfiguration: Sendable, Codable {
+  /// Where the snapshots are.
+  package var storage: SnapshotDirectoryConfiguration
+  /// Snapshots kept per node and prefix (`--snapshot-retention`, default 5).
+  package var retention: Int = 5
+  /// Only snapshots with this name prefix (`--name`, default `on-demand` as in k3s).
+  package var namePrefix: String = "on-demand"
+  /// Print what would be deleted, delete nothing.
+  package var dryRun = false
+
+  /// Makes a configuration with k3s's defaults.
+  package init(storage: SnapshotDirectoryConfiguration) {
+    self.storage = storage
+  }
+
+  /// Every problem, in words.
+  package func problems() -> [String] {
+    var problems = storage.problems()
+    if retention < 1 {
+      problems.append("--snapshot-retention must be at least 1 (got \(retention)): pruning never deletes the newest snapshot")
+    }
+    if let p = SnapshotName.problem(with: namePrefix, flag: "--name") { problems.append(p) }
+    return problems
+  }
+}

@@ -1,0 +1,61 @@
+/// The one error type that crosses module boundaries.
+///
+/// `message` says what happened and what to do about it, in words a user of etcdctl or k3s
+/// understands; `code` decides the exit status (and later the HTTP status of the agent's API).
+package struct SnapshotError: Error, Sendable, CustomStringConvertible {
+  /// What kind of failure this is; each maps to one exit status.
+  package enum Code: String, Sendable, CaseIterable, Codable {
+    /// A flag, variable or configuration value is wrong.
+    case invalidConfiguration
+    /// No endpoint could be reached, or none is a healthy voting member.
+    case unavailable
+    /// A TLS handshake failed: wrong CA, bad or unreadable certificate or key.
+    case tls
+    /// Wrong user name or password, or the user lacks the role the call needs.
+    case permissionDenied
+    /// A snapshot stream or file is not what etcd promised (checksum, size, format).
+    case corrupt
+    /// The snapshot stream ended early (etcd died, the connection broke).
+    case interrupted
+    /// The named snapshot does not exist.
+    case notFound
+    /// The destination cannot be written: full disk, read-only or missing permissions.
+    case cannotWrite
+    /// Any other input/output failure.
+    case io
+    /// A bug or an unexpected state; the message says what was going on.
+    case `internal`
+
+    /// Exit status of the CLI for this code (documented in the README).
+    package var exitStatus: Int32 {
+      switch self {
+      case .invalidConfiguration: 64
+      case .corrupt: 65
+      case .notFound: 66
+      case .unavailable, .interrupted: 69
+      case .cannotWrite: 73
+      case .io: 74
+      case .permissionDenied: 77
+      case .tls: 78
+      case .internal: 70
+      }
+    }
+  }
+
+  /// The kind of failure.
+  package var code: Code
+  /// What happened and how to fix it.
+  package var message: String
+  /// The lower-level error, when there is one; shown only in verbose output.
+  package var cause: (any Error & Sendable)?
+
+  /// Makes an error; `message` should name the problem and the fix.
+  package init(_ code: Code, _ message: String, cause: (any Error & Sendable)? = nil) {
+    self.code = code
+    self.message = message
+    self.cause = cause
+  }
+
+  /// The message alone: causes can carry paths or server text, never secrets.
+  package var description: String { message }
+}

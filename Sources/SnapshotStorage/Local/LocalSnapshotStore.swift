@@ -1,0 +1,210 @@
+import Foundation
+import SnapshotCore
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Snapshots in one local directory, with their metadata records in `<dir>/.metadata/<name>`.
+///
+/// Layout (as k3s keeps it): snapshot files directly in the directory, mode 0600; the directory
+/// and `.metadata` mode 0700. Files ending in `.part` are writes in progress or left by a crash
+/// and are never listed. Hidden files are not snapshots.
+package struct LocalSnapshotStore: Sendable {
+  /// The snapshot directory.
+  package let directory: String
+  /// Reads what a snapshot file without a metadata record says about itself
+  /// (revision, or a problem); injected so the store does not depend on the format readers.
+  package let inspect: @Sendable (String) -> (revision: Int64?, problem: String?)
+
+  /// A store over `directory`.
+  package init(
+    directory: String,
+    inspect: @escaping @Sendable (String) -> (revision: Int64?, problem: String?) = { _ in (nil, nil) }
+  ) {
+    self.directory = directory
+    self.inspect = inspect
+  }
+
+  /// Folder of the metadata records.
+  package var metadataDirectory: String { directory + "/.metadata" }
+
+  /// Path of a snapshot file.
+  package func path(of name: String) -> String { directory + "/" + name }
+
+  /// Creates the directory (and missing parents) with mode 0700 and checks it can be written.
+  ///
+  /// An existing directory keeps its mode; a group- or world-readable one is reported by
+  /// `looseModeWarning`.
+  package func prepare() throws(SnapshotError) {
+    try makeDirectories(directory)
+    try makeDirectories(metadataDirectory)
+  }
+
+  /// A warning when the directory is readable by others (snapshots hold every Secret), else nil.
+  package func looseModeWarning() -> String? {
+    var st = stat()
+    guard stat(directory, &st) == 0 else { return nil }
+    let mode = st.st_mode & 0o777
+    guard mode & 0o077 != 0 else { return nil }
+    return "\(directory) has mode \(String(mode, radix: 8)): snapshots hold every Secret of the cluster; consider `chmod 700 \(directory)`"
+  }
+
+  /// Starts writing snapshot `name`; nothing is visible until the file is committed.
+  package func create(name: String) throws(SnapshotError) -> AtomicFile {
+    try AtomicFile(path: path(of: name), what: "the snapshot file")
+  }
+
+  /// Writes the metadata record for a snapshot atomically.
+  package func writeMetadata(_ metadata: SnapshotMetadata) throws(SnapshotError) {
+    let data: Data
+    do { data = try metadata.encoded() } catch {
+      throw SnapshotError(.internal, "cannot encode the metadata record: \(error)")
+    }
+    let target = metadataDirectory + "/" + metadata.name
+    var file = try AtomicFile(path: target, what: "the metadata record")
+    do throws(SnapshotError) {
+      try file.write(Array(data))
+      try file.commit()
+    } catch {
+      file.abort()
+      throw error
+    }
+  }
+
+  /// Removes a metadata record, if there is one.
+  package func removeMetadata(name: String) {
+    unlink(metadataDirectory + "/" + name)
+  }
+
+  /// What looking for a metadata record found.
+  package enum MetadataLookup: Sendable {
+    /// No record.
+    case none
+    /// A record.
+    case found(SnapshotMetadata)
+    /// A record that cannot be read or decoded, and why.
+    case unreadable(String)
+  }
+
+  /// Reads the metadata record of snapshot `name`.
+  package func readMetadata(name: String) -> MetadataLookup {
+    let p = metadataDirectory + "/" + name
+    guard FileManager.default.fileExists(atPath: p) else { return .none }
+    guard let data = FileManager.default.contents(atPath: p) else { return .unreadable("cannot read \(p)") }
+    do { return .found(try SnapshotMetadata.decode(data)) } catch {
+      return .unreadable("metadata record \(p) is not valid JSON: \(error)")
+    }
+  }
+
+  /// Every snapshot in the directory, newest first. A missing directory lists as empty.
+  package func list(preferredPrefixes: [String] = []) throws(SnapshotError) -> [SnapshotEntry] {
+    let names: [String]
+    do {
+      names = try FileManager.default.contentsOfDirectory(atPath: directory)
+    } catch {
+      var st = stat()
+      if stat(directory, &st) != 0 && errno == ENOENT { return [] }
+      throw SnapshotError(.io, "cannot read the snapshot directory \(directory): \(error.localizedDescription)")
+    }
+    var entries: [SnapshotEntry] = []
+    for name in names where !name.hasPrefix(".") && !name.hasSuffix(".part") {
+      let p = path(of: name)
+      var st = stat()
+      guard lstat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+      let size = Int64(st.st_size)
+      let mtime = Int64(st.st_mtim.tv_sec)
+      var metadata: SnapshotMetadata?
+      var problem: String?
+      switch readMetadata(name: name) {
+      case .found(let m): metadata = m
+      case .unreadable(let text): problem = text
+      case .none: break
+      }
+      let parsed = metadata?.snapshotName ?? SnapshotName.parse(name, preferredPrefixes: preferredPrefixes)
+      var revision = metadata?.revision
+      if metadata == nil {
+        let seen = inspect(p)
+        revision = seen.revision
+        problem = problem ?? seen.problem
+      } else if let m = metadata, m.size != size {
+        problem = "size is \(size) bytes but the metadata record says \(m.size): the file was changed or truncated"
+      }
+      entries.append(
+        SnapshotEntry(
+          fileName: name, name: parsed, metadata: metadata, location: .local(path: p), size: size,
+          timestamp: parsed?.timestamp ?? mtime, revision: revision, problem: problem))
+    }
+    return entries.sorted(by: SnapshotEntry.newestFirst)
+  }
+
+  /// Deletes snapshots by name, all or none: every name is checked before anything is removed.
+  package func delete(names: [String]) throws(SnapshotError) -> [String] {
+    var problems: [String] = []
+    for name in names {
+      if let p = Self.nameProblem(name) {
+        problems.append(p)
+        continue
+      }
+      var st = stat()
+      if lstat(path(of: name), &st) != 0 || (st.st_mode & S_IFMT) != S_IFREG {
+        problems.append("no snapshot named \(quoted(name)) in \(directory): see `etcd-snapshot ls --dir \(directory)`")
+      }
+    }
+    guard problems.isEmpty else {
+      let code: SnapshotError.Code = problems.allSatisfy({ $0.hasPrefix("no snapshot") }) ? .notFound : .invalidConfiguration
+      var error = SnapshotError.invalid(problems)
+      error.code = code
+      error.message += "\nnothing was deleted"
+      throw error
+    }
+    var deleted: [String] = []
+    for name in names where !deleted.contains(name) {
+      let p = path(of: name)
+      if unlink(p) != 0 {
+        let code = errno
+        throw SnapshotError.posix(code, call: "unlink", path: p, what: "the snapshot")
+      }
+      removeMetadata(name: name)
+      deleted.append(name)
+    }
+    try syncDirectory(of: path(of: "x"))
+    return deleted
+  }
+
+  /// Why a user-given name cannot be a snapshot name here, or nil.
+  package static func nameProblem(_ name: String) -> String? {
+    if name.isEmpty { return "an empty snapshot name was given" }
+    if name.contains("/") || name.contains("..") {
+      return "\(quoted(name)) is not a snapshot name: names must not contain `/` or `..` (give the name `ls` prints, not a path)"
+    }
+    if name.hasPrefix(".") || name.hasSuffix(".part") {
+      return "\(quoted(name)) is not a snapshot: hidden and `.part` files are not snapshots"
+    }
+    return nil
+  }
+
+  private func makeDirectories(_ path: String) throws(SnapshotError) {
+    var st = stat()
+    if stat(path, &st) == 0 {
+      guard (st.st_mode & S_IFMT) == S_IFDIR else {
+        throw SnapshotError(.cannotWrite, "\(path) exists and is not a directory: choose another --dir")
+      }
+      if access(path, W_OK | X_OK) != 0 {
+        let code = errno
+        throw SnapshotError.posix(code, call: "access", path: path, what: "snapshots")
+      }
+      return
+    }
+    let parent = parentDirectory(of: path)
+    if parent != path && parent != "/" && parent != "." { try makeDirectories(parent) }
+    if mkdir(path, 0o700) != 0 {
+      let code = errno
+      if code == EEXIST { return }
+      throw SnapshotError.posix(code, call: "mkdir", path: path, what: "the snapshot directory")
+    }
+    chmod(path, 0o700)
+  }
+}

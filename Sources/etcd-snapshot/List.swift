@@ -1,0 +1,99 @@
+import ArgumentParser
+import EtcdSnapshot
+import Foundation
+import SnapshotCore
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+  case table, json
+}
+
+struct List: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "ls",
+    abstract: "List snapshots, newest first.",
+    discussion: """
+      Shows every snapshot in the directory: name, node, creation time, size, store revision, \
+      whether etcd's checksum was verified when it was saved, and where it is. Files copied in \
+      by hand or made by etcdctl are listed too, with what the file itself says.
+
+      Example:
+        etcd-snapshot ls --dir /var/backups/etcd -o json
+      """,
+    aliases: ["list", "l"]
+  )
+
+  @OptionGroup var directory: DirectoryOptions
+
+  @Option(name: [.short, .customLong("output")], help: "Output format: table or json.")
+  var output: OutputFormat = .table
+
+  @OptionGroup var global: GlobalOptions
+
+  func run() async throws {
+    try await runReporting(debug: global.debug) {
+      let catalog = Catalog(storage: directory.configuration(environment: ProcessInfo.processInfo.environment))
+      let entries = try catalog.list()
+      switch output {
+      case .json:
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(entries.map(ListedSnapshot.init))
+        print(String(decoding: data, as: UTF8.self))
+      case .table:
+        var rows = [["NAME", "NODE", "CREATED", "SIZE", "REVISION", "VERIFIED", "LOCATION"]]
+        for e in entries {
+          rows.append([
+            e.fileName, e.name?.node ?? "-", rfc3339(timestamp: e.timestamp), humanBytes(e.size),
+            e.revision.map(String.init) ?? "-", e.problem != nil ? "PROBLEM" : (e.verified ? "yes" : "no"),
+            "file://" + e.location.address,
+          ])
+        }
+        print(table(rows))
+        for e in entries {
+          if let problem = e.problem { note("etcd-snapshot: warning: \(e.fileName): \(problem)") }
+        }
+      }
+    }
+  }
+}
+
+/// One row of `ls -o json`.
+struct ListedSnapshot: Encodable {
+  var name: String
+  var prefix: String?
+  var node: String?
+  var timestamp: Int64
+  var createdAt: String
+  var size: Int64
+  var revision: Int64?
+  var verified: Bool
+  var location: String
+  var path: String
+  var url: String
+  var sha256: String?
+  var etcdVersion: String?
+  var clusterID: String?
+  var memberID: String?
+  var hasMetadata: Bool
+  var problem: String?
+
+  init(_ e: SnapshotEntry) {
+    name = e.fileName
+    prefix = e.name?.prefix
+    node = e.name?.node
+    timestamp = e.timestamp
+    createdAt = rfc3339(timestamp: e.timestamp)
+    size = e.size
+    revision = e.revision
+    verified = e.verified
+    location = e.location.kind
+    path = e.location.address
+    url = "file://" + e.location.address
+    sha256 = e.metadata?.sha256
+    etcdVersion = e.metadata?.etcdVersion
+    clusterID = e.metadata?.clusterID
+    memberID = e.metadata?.memberID
+    hasMetadata = e.metadata != nil
+    problem = e.problem
+  }
+}
