@@ -73,6 +73,11 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
+    // Test harness shared by the test targets: real etcd processes, certificates, child processes.
+    .target(
+      name: "EtcdTestSupport",
+      path: "Tests/EtcdTestSupport"
+    ),
     .testTarget(
       name: "SnapshotCoreTests",
       dependencies: ["SnapshotCore", .product(name: "PropertyBased", package: "swift-property-based")]
@@ -80,7 +85,7 @@ let package = Package(
     .testTarget(
       name: "EtcdFormatsTests",
       dependencies: [
-        "EtcdFormats", .product(name: "PropertyBased", package: "swift-property-based"),
+        "EtcdFormats", "EtcdTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
         .product(name: "Crypto", package: "swift-crypto"),
       ]
     ),
@@ -91,7 +96,9 @@ let package = Package(
     // Runs the built executable against real etcd processes on 127.0.0.1.
     .testTarget(
       name: "IntegrationTests",
-      dependencies: ["etcd-snapshot", "SnapshotCore"]
+      dependencies: [
+        "etcd-snapshot", "SnapshotCore", "EtcdTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+      ]
     ),
   ]
 )

@@ -132,7 +132,7 @@ package struct EtcdConnector: Sendable {
     let configuration = self.configuration
     let logger = self.logger
     do {
-      return try await withGRPCClient(transport: transport) { client -> Outcome<Result> in
+      return try await withPromptlyClosedClient(transport: transport) { client -> Outcome<Result> in
         var metadata: Metadata = [:]
         var dial = CallOptions.defaults
         dial.timeout = configuration.dialTimeout
@@ -193,5 +193,29 @@ package struct EtcdConnector: Sendable {
     config.http2.maxFrameSize = 1 << 20
     config.connection.keepalive = .init(time: .seconds(30), timeout: .seconds(20), allowWithoutCalls: false)
     return config
+  }
+}
+
+/// Runs a gRPC client for the duration of `body`, then closes its connections at once.
+///
+/// grpc-swift's `withGRPCClient` shuts down gracefully, which waits for a connection attempt
+/// in progress: an endpoint that accepts TCP but never speaks HTTP/2 would hold the process
+/// long after `--dial-timeout` reported it. All our calls are finished when `body` returns, so
+/// there is nothing to drain and the connection task is cancelled instead.
+func withPromptlyClosedClient<Result: Sendable>(
+  transport: HTTP2ClientTransport.Posix,
+  _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Result
+) async throws -> Result {
+  try await withThrowingTaskGroup(of: Void.self) { group in
+    let client = GRPCClient(transport: transport)
+    group.addTask {
+      // Connection errors reach the calls that needed the connection; none is lost here.
+      try? await client.runConnections()
+    }
+    defer {
+      client.beginGracefulShutdown()
+      group.cancelAll()
+    }
+    return try await body(client)
   }
 }

@@ -41,6 +41,8 @@ package enum EtcdErrors {
         cause: cause)
     }
     if lower.contains("key values mismatch") || lower.contains("key_values_mismatch")
+      || lower.contains("failedtoloadprivatekey") || lower.contains("failedtoloadcertificate")
+      || lower.contains("couldn't create ssl context")
       || lower.contains("no_start_line") || lower.contains("failed to load") || lower.contains("unable to load")
     {
       return SnapshotError(
@@ -71,9 +73,13 @@ package enum EtcdErrors {
           "permission denied at \(endpoint) during \(during): a snapshot needs a user with the root role; use the root user or grant it (`etcdctl user grant-role USER root`).",
           cause: cause)
       }
-      if message.contains("user name is empty") || message.contains("invalid auth token")
-        || message.contains("user name not found")
-      {
+      if message.contains("auth: user not found") || message.contains("user name not found") {
+        return SnapshotError(
+          .permissionDenied,
+          "\(endpoint) does not know the user we authenticated as (the client certificate's CN, or --user): use --user root with its password, or a client certificate whose CN is a user with the root role.",
+          cause: cause)
+      }
+      if message.contains("user name is empty") || message.contains("invalid auth token") {
         return SnapshotError(
           .permissionDenied,
           "\(endpoint) requires authentication: give --user root (with a password), or a client certificate whose CN is a user with the root role.",

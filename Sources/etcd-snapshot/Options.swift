@@ -48,8 +48,9 @@ struct ConnectionOptions: ParsableArguments {
     help: ArgumentHelp("Time for short requests; the snapshot stream has none (env ETCDCTL_COMMAND_TIMEOUT; default 5s).", valueName: "duration"))
   var commandTimeout: String?
 
-  /// Flags, then ETCDCTL_* variables, then etcdctl's defaults.
-  func configuration(environment env: [String: String]) throws(SnapshotError) -> ConnectionConfiguration {
+  /// Flags, then ETCDCTL_* variables, then etcdctl's defaults; with the values that could not
+  /// be read at all (the configuration's own `problems()` reports the rest).
+  func configuration(environment env: [String: String]) -> (ConnectionConfiguration, problems: [String]) {
     var c = ConnectionConfiguration()
     var problems: [String] = []
     if let e = endpoints ?? env["ETCDCTL_ENDPOINTS"] {
@@ -107,9 +108,7 @@ struct ConnectionOptions: ParsableArguments {
         problems.append("--command-timeout \(quoted(text)) is not a duration: write it like 5s, 500ms or 1m")
       }
     }
-    problems += c.problems()
-    guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
-    return c
+    return (c, problems)
   }
 }
 

@@ -37,11 +37,12 @@ struct Save: AsyncParsableCommand {
 
   private func save() async throws {
     let env = ProcessInfo.processInfo.environment
+    let (conn, flagProblems) = connection.configuration(environment: env)
     var config = SaveConfiguration(
-      connection: try connection.configuration(environment: env),
-      storage: directory.configuration(environment: env),
-      nodeName: nodeName ?? hostName())
+      connection: conn, storage: directory.configuration(environment: env), nodeName: nodeName ?? hostName())
     config.namePrefix = name
+    let problems = flagProblems + config.problems()
+    guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
     let save = SaveSnapshot(configuration: config, logger: makeLogger(debug: global.debug))
     var progress: (@Sendable (SaveProgress) -> Void)?
     if stderrIsTerminal { progress = { @Sendable (p: SaveProgress) in drawProgress(p) } }

@@ -1,4 +1,5 @@
 import EtcdFormats
+import EtcdTestSupport
 import Testing
 
 /// Damaged copies of real etcd snapshots: every one gives a summary or a FormatError, never a crash.

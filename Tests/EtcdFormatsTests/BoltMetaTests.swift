@@ -1,4 +1,5 @@
 import EtcdFormats
+import EtcdTestSupport
 import Testing
 
 @Suite("BoltMeta: decoding, validation, choice")

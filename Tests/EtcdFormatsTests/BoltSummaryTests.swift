@@ -1,4 +1,5 @@
 import EtcdFormats
+import EtcdTestSupport
 import Testing
 
 /// The summary compared with what real etcd 3.4.23 and 3.5.1 say about their own files.

@@ -56,8 +56,8 @@ package struct SnapshotName: Hashable, Sendable, Codable {
   /// Returns the problem in words, or nil when the value is fine.
   package static func problem(with value: String, flag: String) -> String? {
     if value.isEmpty { return "\(flag) is empty: give a name such as `on-demand`" }
-    if value == "." || value == ".." || value.contains("/") || value.contains("\\") {
-      return "\(flag) \(quoted(value)) must not contain `/`, `\\` or be `.`/`..`: it becomes part of a file name"
+    if value.contains("/") || value.contains("\\") || value.contains("..") || value.hasPrefix(".") {
+      return "\(flag) \(quoted(value)) must not contain `/`, `\\` or `..`, nor start with `.`: it becomes part of a file name"
     }
     if value.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7F }) {
       return "\(flag) \(quoted(value)) must not contain spaces or control characters"

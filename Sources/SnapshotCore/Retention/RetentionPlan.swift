@@ -22,6 +22,12 @@ package struct RetentionPlan: Equatable, Sendable {
   /// Snapshots to delete.
   package var delete: [RetentionItem]
 
+  /// A plan with the given lists.
+  package init(keep: [RetentionItem], delete: [RetentionItem]) {
+    self.keep = keep
+    self.delete = delete
+  }
+
   /// Keeps the newest `keep` snapshots of every group and marks the rest for deletion.
   ///
   /// Ties in time are broken by name so that the plan does not depend on input order.

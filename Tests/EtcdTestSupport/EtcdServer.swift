@@ -1,0 +1,261 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The figures of `etcdctl endpoint status`.
+package struct EndpointStatus: Sendable, Equatable {
+  /// Cluster ID.
+  package var clusterID: UInt64
+  /// Member ID.
+  package var memberID: UInt64
+  /// Store revision.
+  package var revision: Int64
+  /// Server version.
+  package var version: String
+  /// Learner flag.
+  package var isLearner: Bool
+}
+
+/// `snapshot status -w json` of etcd's own tool.
+package struct SnapshotStatus: Decodable, Sendable, Equatable {
+  /// CRC-32C of the contents.
+  package var hash: UInt64
+  /// Store revision.
+  package var revision: Int64
+  /// Keys in all buckets.
+  package var totalKey: Int
+  /// Database size.
+  package var totalSize: Int64
+
+  /// Runs etcdctl (3.4) or etcdutl (3.5) on `file`.
+  package static func read(_ file: String, with binaries: EtcdRelease.Binaries) throws -> SnapshotStatus {
+    let out = try TestProcess.check(binaries.snapshotTool, ["snapshot", "status", "-w", "json", file])
+    guard let line = out.split(separator: "\n").last(where: { $0.hasPrefix("{") }) else {
+      throw HarnessError("no JSON in snapshot status output: \(out)")
+    }
+    return try JSONDecoder().decode(SnapshotStatus.self, from: Data(line.utf8))
+  }
+}
+
+/// One real etcd process on free loopback ports in its own temporary directory.
+///
+/// Stopped (and its directory removed) when released, so a failing test leaves nothing running.
+package final class EtcdServer: Sendable {
+  /// How to start a member.
+  package struct Options: Sendable {
+    /// Member name.
+    package var name = "m1"
+    /// Serve clients over TLS with these certificates (client certificates required).
+    package var tls: TestCertificates?
+    /// `--initial-cluster`; nil for a one-member cluster of this member.
+    package var initialCluster: String?
+    /// `--initial-cluster-state`.
+    package var clusterState = "new"
+    /// Fixed peer port (needed when another member was told the URL first).
+    package var peerPort: Int?
+    /// Extra flags.
+    package var extraArguments: [String] = []
+    /// Restore this snapshot file into the data directory (with etcd's own tool) before starting.
+    package var restoreFrom: String?
+
+    /// Defaults: one member, plain HTTP.
+    package init() {}
+  }
+
+  /// Which release this is.
+  package let release: EtcdRelease
+  /// Its binaries.
+  package let binaries: EtcdRelease.Binaries
+  /// Member name.
+  package let name: String
+  /// Client URL (http or https).
+  package let clientURL: String
+  /// Peer URL.
+  package let peerURL: String
+  /// Client port.
+  package let clientPort: Int
+  /// The data directory.
+  package let dataDir: String
+  /// The certificates, if TLS.
+  package let tls: TestCertificates?
+  private let directory: TemporaryDirectory
+  private let process: Mutex<Process?>
+
+  /// Starts a member and waits until it answers.
+  package init(_ release: EtcdRelease, _ options: Options = Options()) async throws {
+    self.release = release
+    binaries = try release.binaries()
+    name = options.name
+    tls = options.tls
+    directory = try TemporaryDirectory(prefix: "etcd-\(release.rawValue)-\(options.name)")
+    clientPort = try freeLoopbackPort()
+    let peerPort = try options.peerPort ?? freeLoopbackPort()
+    let scheme = options.tls == nil ? "http" : "https"
+    clientURL = "\(scheme)://127.0.0.1:\(clientPort)"
+    peerURL = "http://127.0.0.1:\(peerPort)"
+    dataDir = directory.appending("data")
+    var args = [
+      "--name", options.name, "--data-dir", dataDir,
+      "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
+      "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
+      "--initial-cluster", options.initialCluster ?? "\(options.name)=\(peerURL)",
+      "--initial-cluster-state", options.clusterState,
+      "--logger", "zap", "--log-outputs", "stderr",
+    ]
+    if let t = options.tls {
+      args += [
+        "--cert-file", t.serverCert, "--key-file", t.serverKey, "--trusted-ca-file", t.ca, "--client-cert-auth",
+      ]
+    }
+    args += options.extraArguments
+    if let snapshot = options.restoreFrom {
+      let restore = [
+        "snapshot", "restore", snapshot, "--data-dir", dataDir, "--name", options.name,
+        "--initial-cluster", "\(options.name)=\(peerURL)", "--initial-advertise-peer-urls", peerURL,
+      ]
+      try TestProcess.check(binaries.snapshotTool, restore, environment: Self.cleanEnvironment)
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: binaries.etcd)
+    p.arguments = args
+    let logPath = directory.appending("etcd.log")
+    FileManager.default.createFile(atPath: logPath, contents: nil)
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+    p.standardOutput = log
+    p.standardError = log
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    process = Mutex(p)
+    try await waitUntilServing()
+  }
+
+  /// The server's log so far (for failure messages).
+  package var log: String {
+    (try? String(contentsOfFile: directory.appending("etcd.log"), encoding: .utf8)).map { String($0.suffix(4000)) } ?? ""
+  }
+
+  /// Process id, while running.
+  package var pid: Int32? { process.withLock { $0?.processIdentifier } }
+
+  /// etcdctl's connection flags for this server (client certificate CN=root when TLS).
+  package var connectionArguments: [String] {
+    var args = ["--endpoints", clientURL]
+    if let t = tls { args += ["--cacert", t.ca, "--cert", t.clientCert, "--key", t.clientKey] }
+    return args
+  }
+
+  /// Runs etcdctl against this server and returns its output; throws on failure.
+  @discardableResult
+  package func ctl(_ arguments: [String], user: String? = nil, timeout: Duration = .seconds(60)) throws -> String {
+    var args = connectionArguments
+    if let user { args += ["--user", user] }
+    return try TestProcess.check(binaries.etcdctl, args + arguments, environment: Self.cleanEnvironment, timeout: timeout)
+  }
+
+  /// Writes `count` keys `prefix<i>` with values `value-<i>` in one etcdctl txn per 100 keys (etcd allows 128 operations per txn).
+  package func putKeys(prefix: String, count: Int, user: String? = nil) throws {
+    var i = 0
+    while i < count {
+      let end = min(count, i + 100)
+      var script = ""
+      for k in i..<end { script += "put \(prefix)\(k) value-\(k)\n" }
+      // `etcdctl txn` reads compares, then success ops, then failure ops, separated by blank lines.
+      let r = try TestProcess.run(
+        binaries.etcdctl, connectionArguments + (user.map { ["--user", $0] } ?? []) + ["txn"],
+        environment: Self.cleanEnvironment, stdin: "\n" + script + "\n\n")
+      guard r.status == 0 else { throw HarnessError("etcdctl txn failed: \(r)") }
+      i = end
+    }
+  }
+
+  /// The number of keys the server holds (`get --prefix "" --keys-only`: each key, then a blank line).
+  package func keyCount(user: String? = nil) throws -> Int {
+    let out = try ctl(["get", "--prefix", "", "--keys-only"], user: user)
+    return out.split(separator: "\n", omittingEmptySubsequences: true).count
+  }
+
+  /// The current store revision.
+  package func revision() throws -> Int64 { try endpointStatus().revision }
+
+  /// What `etcdctl endpoint status` says.
+  package func endpointStatus() throws -> EndpointStatus {
+    let out = try ctl(["endpoint", "status", "-w", "json"])
+    struct Entry: Decodable {
+      struct Status: Decodable {
+        struct Header: Decodable {
+          var clusterID: UInt64
+          var memberID: UInt64
+          var revision: Int64
+          enum CodingKeys: String, CodingKey {
+            case clusterID = "cluster_id"
+            case memberID = "member_id"
+            case revision
+          }
+        }
+        var header: Header
+        var version: String
+        var isLearner: Bool?
+      }
+      var status: Status
+      enum CodingKeys: String, CodingKey { case status = "Status" }
+    }
+    let entries = try JSONDecoder().decode([Entry].self, from: Data(out.utf8))
+    guard let s = entries.first?.status else { throw HarnessError("no endpoint status in \(out)") }
+    return EndpointStatus(
+      clusterID: s.header.clusterID, memberID: s.header.memberID, revision: s.header.revision, version: s.version,
+      isLearner: s.isLearner ?? false)
+  }
+
+  /// Restores `snapshot` with etcd's own tool into a new member of the same release and starts it.
+  package func restoreAndStart(snapshot: String) async throws -> EtcdServer {
+    var options = Options()
+    options.restoreFrom = snapshot
+    return try await EtcdServer(release, options)
+  }
+
+  /// Stops the server with SIGTERM and waits for it.
+  package func stop() {
+    signal(SIGTERM)
+  }
+
+  /// Kills the server with SIGKILL (as a crash would) and waits for it.
+  package func kill() {
+    signal(SIGKILL)
+  }
+
+  private func signal(_ sig: Int32) {
+    process.withLock { p in
+      guard let running = p else { return }
+      if running.isRunning { Glibc.kill(running.processIdentifier, sig) }
+      running.waitUntilExit()
+      p = nil
+    }
+  }
+
+  deinit { kill() }
+
+  /// The environment for etcd tools: no ETCDCTL_* from the outer shell.
+  package static var cleanEnvironment: [String: String] {
+    var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ETCDCTL_") }
+    env["ETCDCTL_API"] = "3"
+    return env
+  }
+
+  private func waitUntilServing() async throws {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while ContinuousClock.now < deadline {
+      if process.withLock({ $0?.isRunning }) != true {
+        throw HarnessError("\(release) exited at start-up:\n\(log)")
+      }
+      let r = try TestProcess.run(
+        binaries.etcdctl, connectionArguments + ["endpoint", "status", "--command-timeout", "2s"],
+        environment: Self.cleanEnvironment, timeout: .seconds(10))
+      if r.status == 0 { return }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+    throw HarnessError("\(release) did not answer within 30 s:\n\(log)")
+  }
+}

@@ -1,0 +1,183 @@
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// What a finished child process left behind.
+package struct ProcessResult: Sendable, CustomStringConvertible {
+  /// Exit status (128 + signal when killed by one).
+  package var status: Int32
+  /// Standard output.
+  package var stdout: String
+  /// Standard error.
+  package var stderr: String
+
+  /// Status and both streams, for failure messages.
+  package var description: String {
+    "exit \(status)\n--- stdout ---\n\(stdout.suffix(3000))\n--- stderr ---\n\(stderr.suffix(3000))"
+  }
+}
+
+/// A failure of the test harness itself (not of the code under test).
+package struct HarnessError: Error, CustomStringConvertible {
+  /// What went wrong.
+  package var description: String
+  /// Makes an error.
+  package init(_ description: String) { self.description = description }
+}
+
+/// A child process started in the background, its output going to files.
+package final class RunningProcess: @unchecked Sendable {
+  private let process: Process
+  private let directory: TemporaryDirectory
+  private let description: String
+
+  fileprivate init(process: Process, directory: TemporaryDirectory, description: String) {
+    self.process = process
+    self.directory = directory
+    self.description = description
+  }
+
+  /// Process id.
+  package var pid: Int32 { process.processIdentifier }
+
+  /// Whether it is still running.
+  package var isRunning: Bool { process.isRunning }
+
+  /// What it has written to standard output so far.
+  package var stdoutSoFar: String { (try? String(contentsOfFile: directory.path + "/stdout", encoding: .utf8)) ?? "" }
+
+  /// Waits for the exit (killing it after `timeout`) and returns what it printed.
+  package func wait(timeout: Duration = .seconds(120)) throws -> ProcessResult {
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning {
+      if ContinuousClock.now > deadline {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw HarnessError("\(description) did not finish within \(timeout); killed")
+      }
+      usleep(5_000)
+    }
+    process.waitUntilExit()
+    let status =
+      process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    return ProcessResult(
+      status: status,
+      stdout: stdoutSoFar,
+      stderr: (try? String(contentsOfFile: directory.path + "/stderr", encoding: .utf8)) ?? "")
+  }
+
+  /// Sends a signal.
+  package func signal(_ sig: Int32) {
+    if process.isRunning { kill(process.processIdentifier, sig) }
+  }
+
+  deinit {
+    if process.isRunning {
+      kill(process.processIdentifier, SIGKILL)
+      process.waitUntilExit()
+    }
+  }
+}
+
+/// Runs child processes with their output in files (no pipe can fill up) and a time limit.
+package enum TestProcess {
+  /// Starts `program` in the background.
+  package static func start(
+    _ program: String, _ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil
+  ) throws -> RunningProcess {
+    let dir = try TemporaryDirectory(prefix: "proc")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: program)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let outPath = dir.path + "/stdout"
+    let errPath = dir.path + "/stderr"
+    FileManager.default.createFile(atPath: outPath, contents: nil)
+    FileManager.default.createFile(atPath: errPath, contents: nil)
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    defer {
+      try? out.close()
+      try? err.close()
+    }
+    process.standardOutput = out
+    process.standardError = err
+    let input = Pipe()
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    try process.run()
+    if let stdin {
+      input.fileHandleForWriting.write(Data(stdin.utf8))
+      try? input.fileHandleForWriting.close()
+    }
+    return RunningProcess(process: process, directory: dir, description: "\(program) \(arguments.joined(separator: " "))")
+  }
+
+  /// Runs `program` to completion (killing it after `timeout`) and returns what it printed.
+  package static func run(
+    _ program: String, _ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil,
+    timeout: Duration = .seconds(120)
+  ) throws -> ProcessResult {
+    try start(program, arguments, environment: environment, stdin: stdin).wait(timeout: timeout)
+  }
+
+  /// Runs and requires exit 0; returns standard output.
+  @discardableResult
+  package static func check(
+    _ program: String, _ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(120)
+  ) throws -> String {
+    let r = try run(program, arguments, environment: environment, timeout: timeout)
+    guard r.status == 0 else {
+      throw HarnessError("\(program) \(arguments.joined(separator: " ")) failed: \(r)")
+    }
+    return r.stdout
+  }
+}
+
+/// A temporary directory removed when the value is released.
+package final class TemporaryDirectory: Sendable {
+  /// Its path.
+  package let path: String
+
+  /// Creates a new, empty directory under the system's temporary directory.
+  package init(prefix: String) throws {
+    let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+    path = base + "/etcd-snapshot-test-\(prefix)-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  }
+
+  /// A path inside the directory.
+  package func appending(_ name: String) -> String { path + "/" + name }
+
+  deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A port that was free on 127.0.0.1 a moment ago (bound to port 0, then released).
+package func freeLoopbackPort() throws -> Int {
+  let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+  guard fd >= 0 else { throw HarnessError("socket() failed") }
+  defer { close(fd) }
+  var address = sockaddr_in()
+  address.sin_family = sa_family_t(AF_INET)
+  address.sin_port = 0
+  address.sin_addr.s_addr = inet_addr("127.0.0.1")
+  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+  let bound = withUnsafeMutablePointer(to: &address) { pointer in
+    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+      bind(fd, sa, length) == 0 && getsockname(fd, sa, &length) == 0
+    }
+  }
+  guard bound else { throw HarnessError("bind() to 127.0.0.1:0 failed") }
+  return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// The repository's root folder (found from this source file's location).
+package func repositoryRoot(file: String = #filePath) -> String {
+  var url = URL(fileURLWithPath: file)
+  while url.path != "/" {
+    url.deleteLastPathComponent()
+    if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
+  }
+  return FileManager.default.currentDirectoryPath
+}

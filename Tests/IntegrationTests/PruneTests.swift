@@ -1,0 +1,61 @@
+import EtcdTestSupport
+import Foundation
+import Testing
+
+/// `prune` with k3s semantics, over real snapshot files with k3s-style names.
+@Suite("prune")
+struct PruneTests {
+  /// A directory with one real snapshot copied under many k3s-style names.
+  private func populate(_ dir: String, names: [String]) async throws {
+    let server = try await EtcdServer(.etcd35)
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let source = dir + "/source.db"
+    try server.ctl(["snapshot", "save", source])
+    for name in names { try FileManager.default.copyItem(atPath: source, toPath: dir + "/" + name) }
+    try FileManager.default.removeItem(atPath: source)
+  }
+
+  @Test("keeps the newest N per node and prefix; other prefixes and foreign files are untouched")
+  func prunePerNode() async throws {
+    let work = try TemporaryDirectory(prefix: "prune")
+    let dir = work.appending("snaps")
+    let nodeA = (1...7).map { "on-demand-node-a-\(1_700_000_000 + $0 * 60)" }
+    let nodeB = (1...3).map { "on-demand-node-b.example.com-\(1_700_000_000 + $0 * 60)" }
+    let scheduled = (1...4).map { "etcd-snapshot-node-a-\(1_700_000_000 + $0 * 60)" }
+    try await populate(dir, names: nodeA + nodeB + scheduled + ["by-hand.db"])
+
+    let dry = try Tool.run(["prune", "--dir", dir, "--snapshot-retention", "2", "--dry-run"])
+    #expect(dry.status == 0, "\(dry)")
+    let wouldDelete = dry.stdout.split(separator: "\n").filter { $0.hasPrefix("would delete ") }
+      .map { String($0.dropFirst("would delete ".count)) }
+    #expect(Set(wouldDelete) == Set(nodeA.prefix(5) + nodeB.prefix(1)))
+    #expect(try Tool.list(dir).count == 15, "a dry run deletes nothing")
+
+    let r = try Tool.run(["prune", "--dir", dir, "--snapshot-retention", "2"])
+    #expect(r.status == 0, "\(r)")
+    let left = Set(try Tool.list(dir).map(\.name))
+    #expect(left == Set(nodeA.suffix(2) + nodeB.suffix(2) + scheduled + ["by-hand.db"]))
+
+    // Pruning again with the same retention changes nothing.
+    let again = try Tool.run(["prune", "--dir", dir, "--snapshot-retention", "2"])
+    #expect(again.status == 0)
+    #expect(again.stdout.contains("nothing to prune"))
+    #expect(Set(try Tool.list(dir).map(\.name)) == left)
+
+    // The scheduled prefix is pruned only when asked for by --name.
+    let sched = try Tool.run(["prune", "--dir", dir, "--name", "etcd-snapshot", "--snapshot-retention", "1"])
+    #expect(sched.status == 0, "\(sched)")
+    #expect(Set(try Tool.list(dir).map(\.name)) == left.subtracting(scheduled.prefix(3)))
+  }
+
+  @Test("bad retention values are refused before anything is deleted", arguments: ["0", "-1", "x"])
+  func badRetention(value: String) async throws {
+    let work = try TemporaryDirectory(prefix: "prune-bad")
+    let dir = work.appending("snaps")
+    try await populate(dir, names: ["on-demand-n-1700000000", "on-demand-n-1700000060"])
+    let r = try Tool.run(["prune", "--dir", dir, "--snapshot-retention=\(value)"])
+    #expect(r.status == 64, "\(r)")
+    #expect(r.stderr.contains("snapshot-retention"))
+    #expect(try Tool.list(dir).count == 2)
+  }
+}

@@ -1,0 +1,47 @@
+import EtcdTestSupport
+import Foundation
+
+/// `scripts/fault-proxy.py` in front of a plaintext etcd: corrupts or stalls the stream.
+final class FaultProxy: Sendable {
+  let process: RunningProcess
+  let port: Int
+  let readyFile: String
+  private let directory: TemporaryDirectory
+
+  /// Starts the proxy towards `upstream` (host:port) with fault flags such as
+  /// `["--corrupt-data-after", "200000"]`.
+  init(upstream: String, faults: [String]) async throws {
+    directory = try TemporaryDirectory(prefix: "proxy")
+    readyFile = directory.appending("ready")
+    process = try TestProcess.start(
+      "/usr/bin/env",
+      ["python3", repositoryRoot() + "/scripts/fault-proxy.py", "--listen-port", "0", "--upstream", upstream]
+        + (faults.contains("--stall-after") ? ["--ready-file", readyFile] : []) + faults)
+    let deadline = ContinuousClock.now + .seconds(20)
+    while ContinuousClock.now < deadline {
+      if let line = process.stdoutSoFar.split(separator: "\n").first, line.hasPrefix("PORT "),
+        let p = Int(line.dropFirst(5))
+      {
+        port = p
+        return
+      }
+      if !process.isRunning { throw HarnessError("fault proxy exited: \(try process.wait())") }
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    throw HarnessError("fault proxy did not print its port")
+  }
+
+  /// The endpoint clients should use.
+  var endpoint: String { "http://127.0.0.1:\(port)" }
+
+  /// Waits until the proxy has stalled a connection mid-stream.
+  func waitUntilStalled() async throws {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while !FileManager.default.fileExists(atPath: readyFile) {
+      if ContinuousClock.now > deadline { throw HarnessError("the proxy never stalled a stream") }
+      try await Task.sleep(for: .milliseconds(10))
+    }
+  }
+
+  deinit { process.signal(SIGTERM) }
+}

@@ -1,0 +1,84 @@
+import Crypto
+import EtcdTestSupport
+import Foundation
+import Testing
+
+/// Runs the built `etcd-snapshot` executable, as a user would.
+enum Tool {
+  /// The binary next to the test bundle (SwiftPM builds it for this test target), or
+  /// `ETCD_SNAPSHOT_BIN`.
+  static var path: String {
+    if let p = ProcessInfo.processInfo.environment["ETCD_SNAPSHOT_BIN"] { return p }
+    let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var dir = me.deletingLastPathComponent()
+    // Inside an .xctest bundle the binary is deeper; walk up to the products folder.
+    while dir.path != "/" {
+      let candidate = dir.appendingPathComponent("etcd-snapshot").path
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+      dir.deleteLastPathComponent()
+    }
+    return "etcd-snapshot"
+  }
+
+  /// Runs the tool with `arguments`; ETCDCTL_* variables come only from `environment`.
+  static func run(_ arguments: [String], environment extra: [String: String] = [:], timeout: Duration = .seconds(120))
+    throws -> ProcessResult
+  {
+    var env = EtcdServer.cleanEnvironment
+    env.removeValue(forKey: "ETCDCTL_API")
+    for (k, v) in extra { env[k] = v }
+    return try TestProcess.run(path, arguments, environment: env, timeout: timeout)
+  }
+
+  /// `save` against `server` into `dir`, with the server's TLS flags.
+  static func save(_ server: EtcdServer, dir: String, extra: [String] = []) throws -> ProcessResult {
+    try run(["save"] + server.connectionArguments + ["--dir", dir, "--node-name", "node1"] + extra)
+  }
+
+  /// `ls -o json` of `dir`, decoded.
+  static func list(_ dir: String) throws -> [Listed] {
+    let r = try run(["ls", "--dir", dir, "-o", "json"])
+    guard r.status == 0 else { throw HarnessError("ls failed: \(r)") }
+    return try JSONDecoder().decode([Listed].self, from: Data(r.stdout.utf8))
+  }
+}
+
+/// One row of `ls -o json`.
+struct Listed: Decodable, Equatable {
+  var name: String
+  var node: String?
+  var prefix: String?
+  var path: String
+  var size: Int64
+  var revision: Int64?
+  var verified: Bool
+  var hasMetadata: Bool
+  var sha256: String?
+  var location: String
+  var problem: String?
+}
+
+/// SHA-256 of a file, hex.
+func sha256Hex(ofFile path: String) throws -> String {
+  let data = try Data(contentsOf: URL(fileURLWithPath: path))
+  return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
+
+/// The files of a snapshot directory (names, including hidden and `.part`) and their hashes.
+func directoryState(_ dir: String) throws -> [String: String] {
+  var state: [String: String] = [:]
+  guard let e = FileManager.default.enumerator(atPath: dir) else { return state }
+  while let rel = e.nextObject() as? String {
+    var isDir: ObjCBool = false
+    let p = dir + "/" + rel
+    FileManager.default.fileExists(atPath: p, isDirectory: &isDir)
+    state[rel] = isDir.boolValue ? "dir" : try sha256Hex(ofFile: p)
+  }
+  return state
+}
+
+/// File mode bits of a path.
+func mode(_ path: String) throws -> Int {
+  let attrs = try FileManager.default.attributesOfItem(atPath: path)
+  return (attrs[.posixPermissions] as? Int) ?? -1
+}

@@ -1,0 +1,71 @@
+import SnapshotCore
+import Testing
+
+// SnapshotConfiguration.swift holds three small types; their tests share this file.
+
+@Suite("SnapshotDirectoryConfiguration: where snapshots go")
+struct SnapshotDirectoryConfigurationTests {
+  @Test(
+    "the snapshot directory is <data-dir>/snapshots unless --dir is given",
+    arguments: [
+      ("/var/lib/etcd-snapshot", String?.none, "/var/lib/etcd-snapshot/snapshots"),
+      ("/var/lib/etcd-snapshot/", nil, "/var/lib/etcd-snapshot/snapshots"),
+      ("/data", "/backups", "/backups"),
+      ("rel", nil, "rel/snapshots"),
+    ])
+  func snapshotDirectory(dataDir: String, directory: String?, expected: String) {
+    #expect(SnapshotDirectoryConfiguration(dataDir: dataDir, directory: directory).snapshotDirectory == expected)
+  }
+
+  @Test("default data directory: /var/lib for root, else an absolute XDG_DATA_HOME, else ~/.local/share")
+  func defaultDataDir() {
+    #expect(SnapshotDirectoryConfiguration.defaultDataDir(isRoot: true, environment: ["XDG_DATA_HOME": "/x"]) == "/var/lib/etcd-snapshot")
+    #expect(SnapshotDirectoryConfiguration.defaultDataDir(isRoot: false, environment: ["XDG_DATA_HOME": "/x", "HOME": "/h"]) == "/x/etcd-snapshot")
+    // The XDG spec says a relative XDG_DATA_HOME is invalid and must be ignored.
+    #expect(
+      SnapshotDirectoryConfiguration.defaultDataDir(isRoot: false, environment: ["XDG_DATA_HOME": "x", "HOME": "/h"])
+        == "/h/.local/share/etcd-snapshot")
+    #expect(SnapshotDirectoryConfiguration.defaultDataDir(isRoot: false, environment: ["HOME": "/home/u"]) == "/home/u/.local/share/etcd-snapshot")
+  }
+
+  @Test("empty --data-dir and --dir are problems")
+  func problems() {
+    #expect(SnapshotDirectoryConfiguration(dataDir: "/d").problems().isEmpty)
+    #expect(SnapshotDirectoryConfiguration(dataDir: "").problems().count == 1)
+    #expect(SnapshotDirectoryConfiguration(dataDir: "", directory: "").problems().count == 2)
+  }
+}
+
+@Suite("SaveConfiguration and PruneConfiguration: k3s defaults and validation")
+struct SaveAndPruneConfigurationTests {
+  @Test("save: k3s defaults are valid; every problem of connection, storage and names is reported")
+  func save() {
+    let ok = SaveConfiguration(connection: ConnectionConfiguration(), storage: .init(dataDir: "/d"), nodeName: "node-1")
+    #expect(ok.namePrefix == "on-demand")
+    #expect(ok.problems().isEmpty)
+
+    var connection = ConnectionConfiguration()
+    connection.endpoints = ["ftp://x"]
+    var bad = SaveConfiguration(connection: connection, storage: .init(dataDir: ""), nodeName: "a/b")
+    bad.namePrefix = ""
+    let problems = bad.problems()
+    #expect(problems.count == 4, "\(problems)")
+    #expect(problems.contains { $0.contains("--node-name") })
+    #expect(problems.contains { $0.contains("--name") && !$0.contains("--node-name") })
+  }
+
+  @Test("prune: retention 5 and prefix on-demand by default; retention below 1 is refused", arguments: [0, -1, Int.min])
+  func prune(retention: Int) {
+    var config = PruneConfiguration(storage: .init(dataDir: "/d"))
+    #expect(config.retention == 5)
+    #expect(config.namePrefix == "on-demand")
+    #expect(config.dryRun == false)
+    #expect(config.problems().isEmpty)
+    config.retention = retention
+    #expect(config.problems().count == 1)
+    #expect(config.problems().first?.contains("--snapshot-retention") == true)
+    config.retention = 1
+    config.namePrefix = ".."
+    #expect(config.problems().count == 1)
+  }
+}
