@@ -189,8 +189,10 @@ package struct EtcdConnector: Sendable {
     var config = HTTP2ClientTransport.Posix.Config.defaults
     config.backoff.initial = .milliseconds(100)
     config.backoff.max = .seconds(1)
-    config.http2.targetWindowSize = 16 * 1024 * 1024
-    config.http2.maxFrameSize = 1 << 20
+    // The HTTP/2 window bounds how much of the stream can sit in memory ahead of the writer:
+    // measured on a 1 GB database, 16 MiB gave 68 MiB peak RSS and no speed gain over 1 MiB
+    // (40 MiB peak RSS, flat from 130 MB to 1 GB).
+    config.http2.targetWindowSize = 1 << 20
     config.connection.keepalive = .init(time: .seconds(30), timeout: .seconds(20), allowWithoutCalls: false)
     return config
   }
