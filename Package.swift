@@ -80,7 +80,9 @@ let package = Package(
     ),
     .testTarget(
       name: "SnapshotCoreTests",
-      dependencies: ["SnapshotCore", .product(name: "PropertyBased", package: "swift-property-based")]
+      dependencies: [
+        "SnapshotCore", "EtcdTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+      ]
     ),
     .testTarget(
       name: "EtcdFormatsTests",

@@ -151,9 +151,9 @@ func readPassword(prompt: String) -> String? {
   var silent = old
   silent.c_lflag &= ~tcflag_t(ECHO)
   FileHandle.standardError.write(Data(prompt.utf8))
-  tcsetattr(0, TCSAFLUSH, &silent)
+  tcsetattr(0, TCSANOW, &silent)
   defer {
-    tcsetattr(0, TCSAFLUSH, &old)
+    tcsetattr(0, TCSANOW, &old)
     FileHandle.standardError.write(Data("\n".utf8))
   }
   return Swift.readLine(strippingNewline: true)

@@ -1,23 +1,12 @@
 import Crypto
 import EtcdFormats
+import EtcdTestSupport
 import Foundation
 import PropertyBased
 import Testing
 
-/// A small deterministic generator, so that a failing seed reproduces the same bytes.
-private struct TrailerTestRNG: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-}
-
 private func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-  var rng = TrailerTestRNG(state: seed)
+  var rng = SplitMix64(state: seed)
   var out = [UInt8](repeating: 0, count: count)
   var i = 0
   while i < count {
@@ -39,7 +28,7 @@ private func etcdStream(_ data: [UInt8]) -> [UInt8] { data + sha256(data) }
 /// Feeds `stream` in chunks whose sizes come from `seed`: often 0, 1, 31, 32 or 33 bytes,
 /// sometimes large, through all three `update` entry points.
 private func verify(_ stream: [UInt8], chunkSeed: UInt64) -> SnapshotTrailerCheck {
-  var rng = TrailerTestRNG(state: chunkSeed)
+  var rng = SplitMix64(state: chunkSeed)
   var verifier = SnapshotTrailerVerifier()
   let special = [0, 1, 31, 32, 33, 63, 64, 511, 512, 513]
   var offset = 0

@@ -22,6 +22,33 @@ struct TLSAuthTests {
     return (server, tls)
   }
 
+  /// Runs argv[1:] on a pseudo-terminal, types $TYPED_PASSWORD after "Password: ", prints the
+  /// terminal's output and exits with the program's status.
+  static let typeAtPrompt = """
+    import os, pty, sys
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(sys.argv[1], sys.argv[1:])
+    seen = b""
+    while b"Password: " not in seen:
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            break
+        seen += chunk
+    os.write(fd, os.environ["TYPED_PASSWORD"].encode() + b"\\n")
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    sys.stdout.buffer.write(seen)
+    _, status = os.waitpid(pid, 0)
+    sys.exit(os.waitstatus_to_exitcode(status))
+    """
+
   func tlsFlags(_ t: TestCertificates, ca: String? = nil, cert: String? = nil, key: String? = nil) -> [String] {
     ["--cacert", ca ?? t.ca, "--cert", cert ?? t.clientCert, "--key", key ?? t.clientKey]
   }
@@ -59,11 +86,23 @@ struct TLSAuthTests {
         + tlsFlags(t, ca: t.otherCA))
     #expect(skip.status == 0, "\(skip)")
 
-    for r in [byCert, byPassword, byEnv, skip] {
+    // 5. No password given, a terminal: it is asked for, without echo, as etcdctl does. A
+    //    pseudo-terminal runs the tool; the password is typed once the prompt is shown.
+    var env = EtcdServer.cleanEnvironment
+    env["TYPED_PASSWORD"] = Self.rootPassword
+    let prompted = try TestProcess.run(
+      "/usr/bin/env",
+      ["python3", "-c", Self.typeAtPrompt, Tool.path, "save", "--endpoints", server.clientURL, "--dir", dir, "--name", "prompt", "--user", "root"]
+        + tlsFlags(t, cert: t.nobodyCert, key: t.nobodyKey),
+      environment: env, timeout: .seconds(60))
+    #expect(prompted.status == 0, "\(prompted)")
+    #expect(prompted.stdout.contains("Password: "), "\(prompted)")
+
+    for r in [byCert, byPassword, byEnv, skip, prompted] {
       #expect(!r.stdout.contains(Self.rootPassword) && !r.stderr.contains(Self.rootPassword), "the password is never printed")
     }
     let listed = try Tool.list(dir)
-    #expect(Set(listed.compactMap(\.prefix)) == ["cert", "pw", "env", "skip"])
+    #expect(Set(listed.compactMap(\.prefix)) == ["cert", "pw", "env", "skip", "prompt"])
     for entry in listed {
       #expect(entry.verified)
       let figures = try SnapshotStatus.read(entry.path, with: server.binaries)

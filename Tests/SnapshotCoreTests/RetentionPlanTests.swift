@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import PropertyBased
 import SnapshotCore
 import Testing
@@ -30,18 +31,6 @@ private func isNewer(_ a: RetentionItem, than b: RetentionItem) -> Bool {
 
 private func isOldestFirst(_ items: [RetentionItem]) -> Bool {
   zip(items, items.dropFirst()).allSatisfy { a, b in !isNewer(a, than: b) }
-}
-
-/// A small deterministic generator for shuffles.
-private struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
 }
 
 @Suite("RetentionPlan: keep the newest N per group")

@@ -1,4 +1,5 @@
 import EtcdFormats
+import EtcdTestSupport
 
 /// Builds small bbolt images byte by byte (test-only), following the spec's layout, so tests
 /// can make shapes real etcd rarely produces: inline key buckets, missing buckets, empty
@@ -100,16 +101,4 @@ func revisionKey(_ main: Int64, _ sub: Int64 = 0, tombstone: Bool = false) -> [U
   key += (0..<8).reversed().map { UInt8(truncatingIfNeeded: UInt64(bitPattern: sub) >> (8 * $0)) }
   if tombstone { key.append(0x74) }
   return key
-}
-
-/// Deterministic pseudo-random numbers (SplitMix64) so failures can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-  var state: UInt64
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
 }
