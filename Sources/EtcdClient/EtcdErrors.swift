@@ -12,6 +12,9 @@ package enum EtcdErrors {
     _ error: any Error, endpoint: String, during: String, timeout: Duration? = nil
   ) -> SnapshotError {
     if let e = error as? SnapshotError { return e }
+    if error is CancellationError || (error as? RPCError)?.code == .cancelled {
+      return SnapshotError(.cancelled, "stopped while \(during) at \(endpoint); nothing was saved")
+    }
     let detail = causeChain(error)
     let lower = detail.lowercased()
     let cause = SendableDescription(detail)
@@ -85,7 +88,7 @@ package enum EtcdErrors {
           "\(endpoint) requires authentication: give --user root (with a password), or a client certificate whose CN is a user with the root role.",
           cause: cause)
       }
-      if message.contains("auth: revision in header is old") || message.contains("invalid auth token") {
+      if message.contains("auth: revision in header is old") {
         return SnapshotError(.permissionDenied, "the auth token was refused by \(endpoint); try again.", cause: cause)
       }
       switch rpc.code {
@@ -113,8 +116,6 @@ package enum EtcdErrors {
           .unavailable,
           "cannot reach \(endpoint) while \(during): \(firstLine(detail)). Check --endpoints and that etcd is running.",
           cause: cause)
-      case .cancelled:
-        return SnapshotError(.interrupted, "cancelled while \(during) at \(endpoint)", cause: cause)
       default:
         if during == "the snapshot stream" {
           return SnapshotError(

@@ -38,7 +38,7 @@ struct List: AsyncParsableCommand {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(entries.map(ListedSnapshot.init))
-        print(String(decoding: data, as: UTF8.self))
+        print(entries.isEmpty ? "[]" : String(decoding: data, as: UTF8.self))
       case .table:
         var rows = [["NAME", "NODE", "CREATED", "SIZE", "REVISION", "VERIFIED", "LOCATION"]]
         for e in entries {

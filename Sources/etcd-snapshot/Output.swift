@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import EtcdSnapshot
 import Foundation
 import Logging
@@ -22,6 +23,49 @@ func runReporting(debug: Bool, _ body: () async throws -> Void) async throws {
     note("etcd-snapshot: error: \(error.message)")
     if debug, let cause = error.cause { note("  cause: \(cause)") }
     throw ExitCode(error.code.exitStatus)
+  }
+}
+
+/// Runs `body`, cancelling it on SIGINT or SIGTERM so that it removes what it half-wrote
+/// before the process exits (with the error `body` then throws).
+func cancellingOnSignals<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+  let signals = AsyncStream<Int32> { continuation in
+    let sources = SignalSources([SIGINT, SIGTERM]) { continuation.yield($0) }
+    continuation.onTermination = { _ in sources.cancel() }
+  }
+  return try await withThrowingTaskGroup(of: T?.self) { group in
+    group.addTask { try await body() }
+    group.addTask {
+      for await _ in signals { return nil }
+      return nil
+    }
+    while let outcome = try await group.next() {
+      group.cancelAll()
+      if let value = outcome { return value }
+    }
+    throw CancellationError()
+  }
+}
+
+/// Dispatch signal sources that report signals instead of letting them kill the process.
+///
+/// Dispatch sources are thread-safe but not marked Sendable; this holder only resumes them
+/// once and cancels them once.
+final class SignalSources: @unchecked Sendable {
+  private let sources: [any DispatchSourceSignal]
+
+  init(_ numbers: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
+    sources = numbers.map { number in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler { handler(number) }
+      source.resume()
+      return source
+    }
+  }
+
+  func cancel() {
+    for source in sources { source.cancel() }
   }
 }
 

@@ -44,12 +44,14 @@ struct Save: AsyncParsableCommand {
     let problems = flagProblems + config.problems()
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
     let save = SaveSnapshot(configuration: config, logger: makeLogger(debug: global.debug))
-    var progress: (@Sendable (SaveProgress) -> Void)?
-    if stderrIsTerminal { progress = { @Sendable (p: SaveProgress) in drawProgress(p) } }
-    let result = try await save.run(
-      onSkip: { (text: String) in note("etcd-snapshot: \(text)") },
-      onMemberChosen: { (url: String, status: MemberStatus) in note(Self.describe(url, status)) },
-      onProgress: progress)
+    let draw: @Sendable (SaveProgress) -> Void = { drawProgress($0) }
+    let progress = stderrIsTerminal ? draw : nil
+    let result = try await cancellingOnSignals {
+      try await save.run(
+        onSkip: { (text: String) in note("etcd-snapshot: \(text)") },
+        onMemberChosen: { (url: String, status: MemberStatus) in note(Self.describe(url, status)) },
+        onProgress: progress)
+    }
     clearProgressLine()
     let m = result.metadata
     let secs = seconds(result.duration)

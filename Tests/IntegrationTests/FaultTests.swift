@@ -76,6 +76,22 @@ struct FaultTests {
     try expectCleanFailure(r, p, status: 69, mentions: ["broke off", "nothing was saved"])
   }
 
+  @Test("SIGTERM or SIGINT in the middle of the stream removes the .part", arguments: [SIGTERM, SIGINT])
+  func stoppedMidStream(signal: Int32) async throws {
+    let server = try await EtcdServer(.etcd35)
+    try server.putKeys(prefix: "/registry/configmaps/", count: 4000)
+    let p = try prepare(server)
+    let proxy = try await FaultProxy(upstream: "127.0.0.1:\(server.clientPort)", faults: ["--stall-after", "300000"])
+    let running = try TestProcess.start(
+      Tool.path, ["save", "--endpoints", proxy.endpoint, "--dir", p.dir, "--node-name", "node1"],
+      environment: EtcdServer.cleanEnvironment)
+    try await proxy.waitUntilStalled()
+    #expect(try FileManager.default.contentsOfDirectory(atPath: p.dir).contains { $0.hasSuffix(".part") })
+    running.signal(signal)
+    let r = try running.wait(timeout: .seconds(30))
+    try expectCleanFailure(r, p, status: 130, mentions: ["stopped", "nothing was saved"])
+  }
+
   @Test("a stream whose data does not match etcd's SHA-256 trailer")
   func trailerMismatch() async throws {
     let server = try await EtcdServer(.etcd35)

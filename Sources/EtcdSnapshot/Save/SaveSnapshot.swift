@@ -76,7 +76,8 @@ package struct SaveSnapshot: Sendable {
       let streamed = try await member.snapshot { chunks in
         try await Self.stream(chunks, into: store, name: name, start: start, onProgress: onProgress) {
           check, partPath in
-          let revision = Self.revision(ofFileAt: partPath) ?? member.status.revision
+          // The revision inside the file, which may be newer than the pre-flight Status said.
+          let revision = FileInspection.inspect(partPath).revision ?? member.status.revision
           return SnapshotMetadata(
             name: name, size: check.byteCount, sha256: hex(check.fileSHA256), revision: revision,
             etcdVersion: member.status.version, clusterID: member.status.clusterID,
@@ -142,10 +143,5 @@ package struct SaveSnapshot: Sendable {
       file.abort()
       throw error
     }
-  }
-
-  /// The store revision inside a snapshot file, read from its bbolt pages; nil if unreadable.
-  static func revision(ofFileAt path: String) -> Int64? {
-    FileInspection.inspect(path).revision
   }
 }

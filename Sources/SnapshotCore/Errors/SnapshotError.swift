@@ -25,6 +25,8 @@ package struct SnapshotError: Error, Sendable, CustomStringConvertible {
     case io
     /// A bug or an unexpected state; the message says what was going on.
     case `internal`
+    /// Stopped on request (SIGINT, SIGTERM); whatever was half-done has been removed.
+    case cancelled
 
     /// Exit status of the CLI for this code (documented in the README).
     package var exitStatus: Int32 {
@@ -38,6 +40,7 @@ package struct SnapshotError: Error, Sendable, CustomStringConvertible {
       case .permissionDenied: 77
       case .tls: 78
       case .internal: 70
+      case .cancelled: 130
       }
     }
   }

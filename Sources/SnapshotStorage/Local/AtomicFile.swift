@@ -126,7 +126,11 @@ package struct AtomicFile: ~Copyable {
 
 /// fsyncs the directory holding `path`, so that a rename or create in it is durable.
 package func syncDirectory(of path: String) throws(SnapshotError) {
-  let dir = parentDirectory(of: path)
+  try syncDirectory(parentDirectory(of: path))
+}
+
+/// fsyncs a directory, so that renames, creations and deletions in it are durable.
+package func syncDirectory(_ dir: String) throws(SnapshotError) {
   let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
   if dfd < 0 {
     let code = errno

@@ -170,7 +170,7 @@ package struct LocalSnapshotStore: Sendable {
       removeMetadata(name: name)
       deleted.append(name)
     }
-    try syncDirectory(of: path(of: "x"))
+    try syncDirectory(directory)
     return deleted
   }
 
