@@ -39,7 +39,8 @@ struct Prune: AsyncParsableCommand {
       each node are kept. Files with other names are never pruned.
 
       Example:
-        etcd-snapshot prune --dir /var/backups/etcd --name nightly --snapshot-retention 7 --dry-run
+        etcd-snapshot prune --dir /var/backups/etcd --name nightly \\
+          --snapshot-retention 7 --dry-run
       """
   )
 

@@ -15,8 +15,9 @@ struct Save: AsyncParsableCommand {
       directories 0700. Nothing is left behind when anything fails.
 
       Example:
-        etcd-snapshot save --endpoints https://10.0.0.1:2379 --cacert ca.pem --cert client.pem \\
-          --key client-key.pem --dir /var/backups/etcd --name nightly
+        etcd-snapshot save --endpoints https://10.0.0.1:2379 \\
+          --cacert ca.pem --cert client.pem --key client-key.pem \\
+          --dir /var/backups/etcd --name nightly
       """
   )
 
