@@ -102,9 +102,12 @@ package struct EtcdConnector: Sendable {
       }
     }
     if reasons.count == 1, let only = reasons.first { throw only.1 }
-    let worst: SnapshotError.Code = reasons.contains { $0.1.code == .permissionDenied } ? .permissionDenied : .unavailable
+    // One shared cause (say, every endpoint rejects the certificate) keeps its exit status.
+    let codes = Set(reasons.map(\.1.code))
+    let code: SnapshotError.Code =
+      codes.count == 1 ? (codes.first ?? .unavailable) : codes.contains(.permissionDenied) ? .permissionDenied : .unavailable
     throw SnapshotError(
-      worst,
+      code,
       "no endpoint is a healthy voting member that we could use:\n"
         + reasons.map { "  - \($0.0): \($0.1.message)" }.joined(separator: "\n"))
   }

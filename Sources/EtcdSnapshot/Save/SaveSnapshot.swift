@@ -121,13 +121,12 @@ package struct SaveSnapshot: Sendable {
       try Task.checkCancellation()
       let check = verifier.finish()
       if let problem = check.problem {
-        var message = problem
         if let expectedTotal, check.byteCount < expectedTotal + 32 {
-          message =
-            "the snapshot stream ended after \(check.byteCount) of \(expectedTotal + 32) bytes: etcd stopped sending; nothing was saved. Try again."
-          throw SnapshotError(.interrupted, message)
+          throw SnapshotError(
+            .interrupted,
+            "the snapshot stream ended after \(check.byteCount) of \(expectedTotal + 32) bytes: etcd stopped sending; nothing was saved. Try again.")
         }
-        throw SnapshotError(.corrupt, message + "; nothing was saved")
+        throw SnapshotError(.corrupt, problem + "; nothing was saved")
       }
       try file.sync()
       let metadata = describe(check, file.partPath)
