@@ -147,5 +147,13 @@ struct TLSAuthTests {
       #expect(!r.stderr.contains("alicepw") && !r.stderr.contains(Self.rootPassword), "\(what): a password was printed")
       #expect(try directoryState(dir) == before, "\(what): the directory changed")
     }
+
+    // Two endpoints that fail the same way: both are named, and the exit status is the shared one.
+    let both = try Tool.run(
+      ["save", "--endpoints", "\(url),\(url.replacingOccurrences(of: "127.0.0.1", with: "localhost"))", "--dir", dir]
+        + tlsFlags(t, ca: t.otherCA))
+    #expect(both.status == 78, "\(both)")
+    #expect(both.stderr.contains("no endpoint is a healthy voting member"), "\(both)")
+    #expect(try directoryState(dir) == before)
   }
 }
