@@ -93,7 +93,7 @@ let package = Package(
     ),
     .testTarget(
       name: "SnapshotStorageTests",
-      dependencies: ["SnapshotStorage", "SnapshotCore"]
+      dependencies: ["SnapshotStorage", "SnapshotCore", "EtcdTestSupport"]
     ),
     // Runs the built executable against real etcd processes on 127.0.0.1.
     .testTarget(

@@ -59,37 +59,42 @@ struct FaultTests {
     try expectCleanFailure(r, p, status: 69, mentions: ["did not answer within 1s", "--dial-timeout"])
   }
 
-  @Test("etcd killed in the middle of the stream")
-  func etcdKilledMidStream() async throws {
+  /// A save that is mid-stream: the proxy has passed 300 kB of the snapshot and holds the rest.
+  struct StalledSave {
+    let server: EtcdServer
+    let prepared: Prepared
+    let proxy: FaultProxy
+    let save: RunningProcess
+  }
+
+  func startStalledSave() async throws -> StalledSave {
     let server = try await EtcdServer(.etcd35)
     try server.putKeys(prefix: "/registry/configmaps/", count: 4000)
     let p = try prepare(server)
     let proxy = try await FaultProxy(upstream: "127.0.0.1:\(server.clientPort)", faults: ["--stall-after", "300000"])
-    let running = try TestProcess.start(
+    let save = try TestProcess.start(
       Tool.path, ["save", "--endpoints", proxy.endpoint, "--dir", p.dir, "--node-name", "node1"],
       environment: EtcdServer.cleanEnvironment)
     try await proxy.waitUntilStalled()
     let parts = try FileManager.default.contentsOfDirectory(atPath: p.dir).filter { $0.hasSuffix(".part") }
     #expect(parts.count == 1, "mid-stream, the snapshot is being written to a .part file: \(parts)")
-    server.kill()
-    let r = try running.wait(timeout: .seconds(60))
-    try expectCleanFailure(r, p, status: 69, mentions: ["broke off", "nothing was saved"])
+    return StalledSave(server: server, prepared: p, proxy: proxy, save: save)
+  }
+
+  @Test("etcd killed in the middle of the stream")
+  func etcdKilledMidStream() async throws {
+    let stalled = try await startStalledSave()
+    stalled.server.kill()
+    let r = try stalled.save.wait(timeout: .seconds(60))
+    try expectCleanFailure(r, stalled.prepared, status: 69, mentions: ["broke off", "nothing was saved"])
   }
 
   @Test("SIGTERM or SIGINT in the middle of the stream removes the .part", arguments: [SIGTERM, SIGINT])
   func stoppedMidStream(signal: Int32) async throws {
-    let server = try await EtcdServer(.etcd35)
-    try server.putKeys(prefix: "/registry/configmaps/", count: 4000)
-    let p = try prepare(server)
-    let proxy = try await FaultProxy(upstream: "127.0.0.1:\(server.clientPort)", faults: ["--stall-after", "300000"])
-    let running = try TestProcess.start(
-      Tool.path, ["save", "--endpoints", proxy.endpoint, "--dir", p.dir, "--node-name", "node1"],
-      environment: EtcdServer.cleanEnvironment)
-    try await proxy.waitUntilStalled()
-    #expect(try FileManager.default.contentsOfDirectory(atPath: p.dir).contains { $0.hasSuffix(".part") })
-    running.signal(signal)
-    let r = try running.wait(timeout: .seconds(30))
-    try expectCleanFailure(r, p, status: 130, mentions: ["stopped", "nothing was saved"])
+    let stalled = try await startStalledSave()
+    stalled.save.signal(signal)
+    let r = try stalled.save.wait(timeout: .seconds(30))
+    try expectCleanFailure(r, stalled.prepared, status: 130, mentions: ["stopped", "nothing was saved"])
   }
 
   @Test("a stream whose data does not match etcd's SHA-256 trailer")
@@ -105,7 +110,7 @@ struct FaultTests {
   @Test("a full disk")
   func fullDisk() async throws {
     let server = try await EtcdServer(.etcd35)
-    let mount = try TmpfsMount(sizeKiB: 512)
+    let mount = try TmpfsMount(options: "size=512k,mode=0755")
     let p = try prepare(server, dir: mount.path + "/snaps")
     for i in 0..<10 { try server.ctl(["put", "/registry/big\(i)", String(repeating: "x", count: 100_000)]) }
     let r = try Tool.save(server, dir: p.dir)
@@ -115,7 +120,7 @@ struct FaultTests {
   @Test("a read-only snapshot directory")
   func readOnlyDirectory() async throws {
     let server = try await EtcdServer(.etcd35)
-    let mount = try TmpfsMount(sizeKiB: 1024)
+    let mount = try TmpfsMount(options: "size=1024k,mode=0755")
     let p = try prepare(server, dir: mount.path + "/snaps")
     try mount.remount(readOnly: true)
     let r = try Tool.save(server, dir: p.dir)
@@ -194,22 +199,4 @@ final class SilentListener: Sendable {
   }
 
   deinit { close(fd) }
-}
-
-/// A small tmpfs mounted for one test (the tests run as root), unmounted when released.
-final class TmpfsMount: Sendable {
-  let directory: TemporaryDirectory
-  var path: String { directory.appending("mnt") }
-
-  init(sizeKiB: Int) throws {
-    directory = try TemporaryDirectory(prefix: "tmpfs")
-    try FileManager.default.createDirectory(atPath: directory.appending("mnt"), withIntermediateDirectories: true)
-    try TestProcess.check("/bin/mount", ["-t", "tmpfs", "-o", "size=\(sizeKiB)k,mode=0755", "tmpfs", directory.appending("mnt")])
-  }
-
-  func remount(readOnly: Bool) throws {
-    try TestProcess.check("/bin/mount", ["-o", "remount,\(readOnly ? "ro" : "rw")", path])
-  }
-
-  deinit { _ = try? TestProcess.run("/bin/umount", ["-l", directory.appending("mnt")]) }
 }

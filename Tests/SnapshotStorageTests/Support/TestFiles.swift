@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -11,52 +12,17 @@ struct SetupFailure: Error, CustomStringConvertible {
   var description: String
 }
 
-/// Runs `body` with a fresh empty directory under the system temporary directory, removed
-/// afterwards.
+/// Runs `body` with a fresh empty directory, removed afterwards.
 func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
-  var template = Array((NSTemporaryDirectory() + "/etcd-snapshot-tests.XXXXXX").utf8CString)
-  guard let made = mkdtemp(&template) else {
-    throw SetupFailure(description: "mkdtemp failed: \(String(cString: strerror(errno)))")
-  }
-  let dir = String(cString: made)
-  defer { try? FileManager.default.removeItem(atPath: dir) }
-  return try body(dir)
+  let dir = try TemporaryDirectory(prefix: "storage")
+  return try body(dir.path)
 }
 
-/// Runs `body` with a tmpfs mounted at a fresh directory (`mount -t tmpfs -o OPTIONS`), and
-/// unmounts it afterwards. Fails (throws) when the mount cannot be made: these tests need root.
+/// Runs `body` with a tmpfs mounted with `options`, unmounted afterwards; throws (failing the
+/// test) when the mount cannot be made.
 func withTmpfs<T>(options: String, _ body: (String) throws -> T) throws -> T {
-  var template = Array((NSTemporaryDirectory() + "/etcd-snapshot-tmpfs.XXXXXX").utf8CString)
-  guard let made = mkdtemp(&template) else {
-    throw SetupFailure(description: "mkdtemp failed: \(String(cString: strerror(errno)))")
-  }
-  let mountPoint = String(cString: made)
-  let (status, output) = run("mount", ["-t", "tmpfs", "-o", options, "tmpfs", mountPoint])
-  guard status == 0 else {
-    rmdir(mountPoint)
-    throw SetupFailure(
-      description: "`mount -t tmpfs -o \(options) tmpfs \(mountPoint)` failed (status \(status)): \(output); this test needs root")
-  }
-  defer {
-    // Only remove the mount point once it is unmounted, never the files of a live mount.
-    if run("umount", [mountPoint]).status == 0 { rmdir(mountPoint) }
-  }
-  return try body(mountPoint)
-}
-
-/// Runs a program found on PATH; returns its exit status and its output (stdout and stderr).
-@discardableResult
-func run(_ program: String, _ arguments: [String]) -> (status: Int32, output: String) {
-  let process = Process()
-  process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-  process.arguments = [program] + arguments
-  let pipe = Pipe()
-  process.standardOutput = pipe
-  process.standardError = pipe
-  do { try process.run() } catch { return (-1, "\(error)") }
-  let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+  let mount = try TmpfsMount(options: options)
+  return try body(mount.path)
 }
 
 /// True when something (a file, directory or even a dangling symlink) is at `path`.
@@ -101,18 +67,6 @@ func listing(_ dir: String) -> [String] {
 
 /// Deterministic pseudo-random bytes.
 func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-  var state = seed
-  var out: [UInt8] = []
-  out.reserveCapacity(count)
-  while out.count < count {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    z ^= z >> 31
-    for shift in stride(from: 0, to: 64, by: 8) where out.count < count {
-      out.append(UInt8(truncatingIfNeeded: z >> UInt64(shift)))
-    }
-  }
-  return out
+  var rng = SplitMix64(state: seed)
+  return (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
 }
