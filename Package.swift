@@ -23,8 +23,10 @@ let package = Package(
     // Pure core: naming, retention, configuration, errors. No I/O beyond Foundation values.
     .target(
       name: "SnapshotCore",
-      dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+      dependencies: ["CEtcdShims", .product(name: "Crypto", package: "swift-crypto")]
     ),
+    // C helpers for the core: CRC-32C with the SSE4.2 instruction (and a software fallback).
+    .target(name: "CEtcdShims"),
     // Generated protobuf messages and client stubs (regenerate with scripts/gen-protos.sh).
     .target(
       name: "EtcdProto",

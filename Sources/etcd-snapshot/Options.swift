@@ -150,8 +150,9 @@ func readPassword(prompt: String) -> String? {
   guard tcgetattr(0, &old) == 0 else { return nil }
   var silent = old
   silent.c_lflag &= ~tcflag_t(ECHO)
-  FileHandle.standardError.write(Data(prompt.utf8))
+  // Echo goes off before the prompt appears, so nothing typed after the prompt is shown.
   tcsetattr(0, TCSANOW, &silent)
+  FileHandle.standardError.write(Data(prompt.utf8))
   defer {
     tcsetattr(0, TCSANOW, &old)
     FileHandle.standardError.write(Data("\n".utf8))

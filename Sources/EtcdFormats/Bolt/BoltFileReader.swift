@@ -509,7 +509,9 @@ package final class BoltFileReader {
   }
 
   private func checkElementArea(_ page: BoltPage) throws(FormatError) {
-    guard BoltPageHeader.byteCount + 16 * page.count <= page.byteCount else {
+    // Branch and leaf elements are 16 bytes; a freelist page holds 8-byte page ids.
+    let elementSize = page.header.flags == BoltPageHeader.freelistFlag ? 8 : 16
+    guard BoltPageHeader.byteCount + elementSize * page.count <= page.byteCount else {
       throw FormatError(
         path: path,
         message:
