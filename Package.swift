@@ -89,7 +89,8 @@ let package = Package(
     .testTarget(
       name: "EtcdFormatsTests",
       dependencies: [
-        "EtcdFormats", "EtcdTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+        "EtcdFormats", "SnapshotCore", "EtcdTestSupport",
+        .product(name: "PropertyBased", package: "swift-property-based"),
         .product(name: "Crypto", package: "swift-crypto"),
       ]
     ),

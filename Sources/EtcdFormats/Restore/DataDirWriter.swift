@@ -1,0 +1,226 @@
+// Writes a restored data directory from a plan and an open snapshot (data-dir spec 4.3-4.8):
+//
+//   <data-dir>.tmp-XXXXXXXX/member/snap/db        bbolt, copied bucket by bucket with BoltWriter:
+//       alarm auth authRoles authUsers cluster key lease   copied unchanged (created empty if missing)
+//       members          one entry per new member: hex ID -> member JSON
+//       members_removed  empty
+//       meta             snapshot's entries + consistent_index = N (u64 BE) + term = 1 (u64 BE)
+//                        [+ scheduledCompactRev = rev(new, 0) when bumping]
+//       key              [+ rev(new, 0) -> empty value when bumping; new = last main + bump]
+//   <data-dir>.tmp-XXXXXXXX/member/snap/0000000000000001-<N>.snap
+//   <wal-dir or data-dir tmp>/member/wal/0000000000000000-0000000000000000.wal
+//   then fsync of files and directories and rename(2) into place; any failure removes the temporaries.
+//   rev(main, sub) = main u64 BE | '_' | sub u64 BE (17 bytes).
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// What the new db holds, as far as a restore reports it.
+package struct RestoredDatabase: Sendable, Equatable {
+  /// Store revision the restored member will serve (the bumped one when bumping).
+  package var revision: Int64
+  /// Revision of the snapshot's last `key` entry.
+  package var snapshotRevision: Int64
+  /// What the bbolt writer wrote.
+  package var bolt: BoltWriterSummary
+}
+
+/// Writes the files of a plan into temporary directories and renames them into place.
+package enum DataDirWriter {
+  /// etcd's top-level buckets; a restore creates the missing ones empty.
+  package static let etcdBuckets: [[UInt8]] = [
+    "alarm", "auth", "authRoles", "authUsers", "cluster", "key", "lease", "members", "members_removed", "meta",
+  ].map { Array($0.utf8) }
+
+  /// Writes everything for `plan` from `reader`; on failure nothing is left at the final paths.
+  package static func write(plan: RestorePlan, reader: BoltFileReader) throws -> RestoredDatabase {
+    let suffix = ".tmp-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    let dataTmp = plan.dataDir + suffix
+    let separateWAL = plan.options.hasSeparateWALDir
+    let walTmp = separateWAL ? plan.walDir + suffix : dataTmp + "/member/wal"
+    var renamedWAL = false
+    do {
+      try makeDirectory(parentOf: plan.dataDir)
+      if separateWAL { try makeDirectory(parentOf: plan.walDir) }
+      for dir in [dataTmp, dataTmp + "/member", dataTmp + "/member/snap"] { try makeDirectory(dir) }
+      try makeDirectory(walTmp)
+
+      let database = try writeDatabase(plan: plan, reader: reader, to: dataTmp + "/member/snap/db")
+      try writeFile(
+        dataTmp + "/member/snap/" + plan.snapFileName, RaftSnapshotFile.fileBytes(membership: plan.membership),
+        mode: 0o644)
+      let wal = WALWriter.restoreWAL(membership: plan.membership, localID: plan.local.id)
+      try writeFile(walTmp + "/" + plan.walFileName, wal.bytes, mode: 0o600)
+
+      try syncDirectory(walTmp)
+      for dir in [dataTmp + "/member/snap", dataTmp + "/member", dataTmp] { try syncDirectory(dir) }
+      if separateWAL {
+        try renameItem(walTmp, plan.walDir)
+        renamedWAL = true
+        try syncDirectory(parent(of: plan.walDir))
+      }
+      try renameItem(dataTmp, plan.dataDir)
+      try syncDirectory(parent(of: plan.dataDir))
+      return database
+    } catch {
+      try? FileManager.default.removeItem(atPath: dataTmp)
+      if separateWAL { try? FileManager.default.removeItem(atPath: renamedWAL ? plan.walDir : walTmp) }
+      throw error
+    }
+  }
+
+  /// Copies every bucket of `reader` into a new db at `path`, applying the restore's changes.
+  static func writeDatabase(plan: RestorePlan, reader: BoltFileReader, to path: String) throws -> RestoredDatabase {
+    let writer = try BoltWriter(path: path, mode: 0o600)
+    var names = Set(try reader.bucketNames())
+    names.formUnion(etcdBuckets)
+    let sorted = names.sorted { $0.lexicographicallyPrecedes($1) }
+    var lastRevisionMain: UInt64 = 0
+    var bumped: UInt64?
+    for name in sorted {
+      try writer.beginBucket(name)
+      let source = try reader.bucket(named: name)
+      switch String(decoding: name, as: UTF8.self) {
+      case "members":
+        let members = plan.membership.members.sorted { $0.idHex.utf8.lexicographicallyPrecedes($1.idHex.utf8) }
+        for member in members { try writer.put(key: Array(member.idHex.utf8), value: Array(member.json.utf8)) }
+      case "members_removed":
+        break
+      case "meta":
+        var entries: [[UInt8]: [UInt8]] = [:]
+        if let source {
+          try reader.forEach(in: source) { (page, element) throws(FormatError) in
+            try rejectNested(element, page: page, reader: reader, bucket: "meta")
+            entries[try reader.key(of: element, in: page)] = try reader.value(
+              of: element, in: page, limit: BoltWriter.maximumValueSize)
+          }
+        }
+        entries[Array("consistent_index".utf8)] = bigEndian(plan.raftIndex)
+        entries[Array("term".utf8)] = bigEndian(1)
+        if let bumped { entries[Array("scheduledCompactRev".utf8)] = revisionKey(main: bumped) }
+        for key in entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+          try writer.put(key: key, value: entries[key] ?? [])
+        }
+      case "key":
+        var last: [UInt8]?
+        if let source {
+          try reader.forEach(in: source) { (page, element) throws(FormatError) in
+            try rejectNested(element, page: page, reader: reader, bucket: "key")
+            let key = try reader.key(of: element, in: page)
+            try writer.put(key: key, value: reader.value(of: element, in: page, limit: BoltWriter.maximumValueSize))
+            last = key
+          }
+        }
+        if let last {
+          guard last.count >= 8 else {
+            throw FormatError(path: reader.path, message: "key bucket's last key is \(last.count) bytes, not a revision")
+          }
+          lastRevisionMain = last.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+        }
+        if plan.options.bumpRevision > 0 {
+          let (sum, overflow) = lastRevisionMain.addingReportingOverflow(plan.options.bumpRevision)
+          guard !overflow, sum <= UInt64(Int64.max) else {
+            throw SnapshotErrorFactory.invalid("--bump-revision \(plan.options.bumpRevision) overflows the revision")
+          }
+          bumped = sum
+          try writer.put(key: revisionKey(main: sum), value: [])
+        }
+      default:
+        if let source {
+          try reader.forEach(in: source) { (page, element) throws(FormatError) in
+            try rejectNested(element, page: page, reader: reader, bucket: String(decoding: name, as: UTF8.self))
+            try writer.put(
+              key: reader.key(of: element, in: page),
+              value: reader.value(of: element, in: page, limit: BoltWriter.maximumValueSize))
+          }
+        }
+      }
+      try writer.endBucket()
+    }
+    let summary = try writer.finish()
+    return RestoredDatabase(
+      revision: Int64(bumped ?? lastRevisionMain), snapshotRevision: Int64(lastRevisionMain), bolt: summary)
+  }
+
+  /// 17-byte revision key `(main, 0)`.
+  package static func revisionKey(main: UInt64, sub: UInt64 = 0) -> [UInt8] {
+    bigEndian(main) + [0x5F] + bigEndian(sub)
+  }
+
+  /// u64 big-endian.
+  package static func bigEndian(_ v: UInt64) -> [UInt8] {
+    (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * $0)) }
+  }
+
+  private static func rejectNested(_ element: BoltLeafElement, page: BoltPage, reader: BoltFileReader, bucket: String)
+    throws(FormatError)
+  {
+    if element.isBucket {
+      throw FormatError(
+        path: reader.path, message: "bucket \(bucket) contains a nested bucket; this is not an etcd database",
+        pageID: page.containerID, offset: page.fileOffset)
+    }
+  }
+
+  // MARK: - File system
+
+  private static func makeDirectory(_ path: String) throws {
+    guard mkdir(path, 0o700) == 0 else { throw ioError("cannot create directory \(path)", errno) }
+    _ = chmod(path, 0o700)
+  }
+
+  private static func makeDirectory(parentOf path: String) throws {
+    let parent = parent(of: path)
+    if RestorePlanner.directoryState(parent) != .missing { return }
+    do {
+      try FileManager.default.createDirectory(
+        atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    } catch {
+      throw SnapshotErrorFactory.cannotWrite("cannot create directory \(parent): \(error); check permissions")
+    }
+  }
+
+  private static func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+    guard fd >= 0 else { throw ioError("cannot create \(path)", errno) }
+    defer { close(fd) }
+    _ = fchmod(fd, mode)
+    var done = 0
+    while done < bytes.count {
+      let n = bytes.withUnsafeBytes { raw in pwrite(fd, raw.baseAddress.map { $0 + done }, raw.count - done, off_t(done)) }
+      if n < 0 {
+        if errno == EINTR { continue }
+        throw ioError("cannot write \(path)", errno)
+      }
+      done += n
+    }
+    guard fsync(fd) == 0 else { throw ioError("cannot fsync \(path)", errno) }
+  }
+
+  private static func syncDirectory(_ path: String) throws {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { throw ioError("cannot open directory \(path)", errno) }
+    defer { close(fd) }
+    guard fsync(fd) == 0 else { throw ioError("cannot fsync directory \(path)", errno) }
+  }
+
+  private static func renameItem(_ from: String, _ to: String) throws {
+    guard rename(from, to) == 0 else { throw ioError("cannot rename \(from) to \(to)", errno) }
+  }
+
+  static func parent(of path: String) -> String {
+    let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
+    guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+    return slash == trimmed.startIndex ? "/" : String(trimmed[trimmed.startIndex..<slash])
+  }
+
+  private static func ioError(_ what: String, _ code: Int32) -> Error {
+    SnapshotErrorFactory.cannotWrite("\(what): \(String(cString: strerror(code))); check free space and permissions")
+  }
+}
