@@ -70,7 +70,7 @@ let package = Package(
     .executableTarget(
       name: "etcd-snapshot",
       dependencies: [
-        "SnapshotCore", "EtcdSnapshot", "EtcdClient",
+        "SnapshotCore", "EtcdSnapshot", "EtcdClient", "EtcdFormats",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]

@@ -19,6 +19,40 @@ package struct EndpointStatus: Sendable, Equatable {
   package var isLearner: Bool
 }
 
+/// `etcdctl get -w json`: the header revision and every key-value with its metadata.
+package struct KeyValueDump: Decodable, Equatable, Sendable {
+  /// One key.
+  package struct KeyValue: Decodable, Equatable, Sendable {
+    /// Base64 key.
+    package var key: String
+    /// Base64 value (absent when empty).
+    package var value: String?
+    /// Revision that created it.
+    package var createRevision: Int64
+    /// Revision that last changed it.
+    package var modRevision: Int64
+    /// Number of changes since creation.
+    package var version: Int64
+    /// Lease ID, if attached.
+    package var lease: Int64?
+
+    enum CodingKeys: String, CodingKey {
+      case key, value, version, lease
+      case createRevision = "create_revision"
+      case modRevision = "mod_revision"
+    }
+  }
+  /// The response header.
+  package struct Header: Decodable, Equatable, Sendable {
+    /// Store revision.
+    package var revision: Int64
+  }
+  /// Header.
+  package var header: Header
+  /// The keys (absent when there are none).
+  package var kvs: [KeyValue]?
+}
+
 /// `snapshot status -w json` of etcd's own tool.
 package struct SnapshotStatus: Decodable, Sendable, Equatable {
   /// CRC-32C of the contents.
@@ -60,6 +94,8 @@ package final class EtcdServer: Sendable {
     package var extraArguments: [String] = []
     /// Restore this snapshot file into the data directory (with etcd's own tool) before starting.
     package var restoreFrom: String?
+    /// Start on this existing data directory (e.g. one our `restore` wrote) instead of a new one.
+    package var dataDir: String?
 
     /// Defaults: one member, plain HTTP.
     package init() {}
@@ -96,7 +132,7 @@ package final class EtcdServer: Sendable {
     let scheme = options.tls == nil ? "http" : "https"
     clientURL = "\(scheme)://127.0.0.1:\(clientPort)"
     peerURL = "http://127.0.0.1:\(peerPort)"
-    dataDir = directory.appending("data")
+    dataDir = options.dataDir ?? directory.appending("data")
     var args = [
       "--name", options.name, "--data-dir", dataDir,
       "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
@@ -175,6 +211,13 @@ package final class EtcdServer: Sendable {
   package func keyCount(user: String? = nil) throws -> Int {
     let out = try ctl(["get", "--prefix", "", "--keys-only"], user: user)
     return out.split(separator: "\n", omittingEmptySubsequences: true).count
+  }
+
+  /// Every key with its value, revisions, version and lease, and the store revision, as
+  /// `etcdctl get --prefix "" -w json` reports them: the oracle for comparing two servers.
+  package func dump(user: String? = nil) throws -> KeyValueDump {
+    let out = try ctl(["get", "--prefix", "", "-w", "json"], user: user)
+    return try JSONDecoder().decode(KeyValueDump.self, from: Data(out.utf8))
   }
 
   /// The current store revision.

@@ -1,0 +1,32 @@
+import EtcdFormats
+import SnapshotCore
+
+/// `restore`: a new etcd data directory from a snapshot, written natively (no etcdutl), that
+/// stock etcd 3.4 and 3.5 start on.
+///
+/// Order, so that a failure leaves nothing and names the most telling problem: the options
+/// are validated (every problem at once); etcd's hash rule is applied (a damaged saved
+/// snapshot is reported as a SHA-256 mismatch); the bbolt structure is checked; then the
+/// engine writes everything into a temporary sibling directory renamed into place last.
+package enum RestoreSnapshot {
+  /// Restores the snapshot at `path`.
+  package static func run(path: String, options: RestoreOptions) throws(SnapshotError) -> RestoreResult {
+    let problems = options.validate()
+    guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+    do {
+      let verified = try RestoreEngine.checkHash(path: path, skip: options.skipHashCheck)
+      _ = try BoltChecker.check(path: path)
+      var engineOptions = options
+      engineOptions.skipHashCheck = true  // applied just above; the file is not read for it twice
+      var result = try RestoreEngine.restore(snapshot: path, options: engineOptions)
+      result.hashVerified = verified
+      return result
+    } catch let error as SnapshotError {
+      throw error
+    } catch let error as FormatError {
+      throw SnapshotError(.corrupt, "\(error.description); nothing was restored: use another snapshot", cause: error)
+    } catch {
+      throw SnapshotError(.internal, "restore failed: \(error)")
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import EtcdTestSupport
+import Foundation
+import Testing
+
+/// `restore` with the built executable; the oracle is a real etcd starting on the result.
+@Suite("native restore", .serialized)
+struct RestoreTests {
+  /// A source server with keys, overwrites, deletes, a big value and a lease with keys.
+  func source(_ release: EtcdRelease) async throws -> EtcdServer {
+    let server = try await EtcdServer(release)
+    try server.putKeys(prefix: "/registry/pods/", count: 3000)
+    try server.putKeys(prefix: "/registry/pods/", count: 50)  // overwrites: versions > 1
+    try server.ctl(["del", "--prefix", "/registry/pods/10"])
+    try server.ctl(["put", "/registry/big", String(repeating: "v", count: 120_000)])
+    let grant = try server.ctl(["lease", "grant", "3600"])
+    let leaseID = try #require(grant.split(separator: " ").dropFirst().first.map(String.init))
+    try server.ctl(["put", "/registry/leases/a", "1", "--lease=\(leaseID)"])
+    try server.ctl(["put", "/registry/leases/b", "2", "--lease=\(leaseID)"])
+    return server
+  }
+
+  @Test(
+    "a snapshot we saved, restored natively, serves the same keys, revisions and leases on etcd 3.4 and 3.5",
+    arguments: EtcdRelease.allCases)
+  func roundTrip(release: EtcdRelease) async throws {
+    let server = try await source(release)
+    let expected = try server.dump()
+    let leases = try server.ctl(["lease", "list"])
+    let work = try TemporaryDirectory(prefix: "restore")
+    let dir = work.appending("snaps")
+    let saved = try Tool.save(server, dir: dir)
+    try #require(saved.status == 0, "\(saved)")
+    let name = try #require(try Tool.list(dir).first?.name)
+
+    for target in EtcdRelease.allCases {
+      let peerPort = try freeLoopbackPort()
+      let peer = "http://127.0.0.1:\(peerPort)"
+      let dataDir = work.appending("restored-\(target.rawValue)")
+      let r = try Tool.run([
+        "restore", name, "--dir", dir, "--data-dir", dataDir, "--name", "m1", "--initial-cluster", "m1=\(peer)",
+        "--initial-advertise-peer-urls", peer,
+      ])
+      try #require(r.status == 0, "\(r)")
+      #expect(r.stdout.hasPrefix(dataDir + "\n"), "\(r)")
+      #expect(r.stdout.contains("SHA-256 verified"))
+      #expect(try mode(dataDir) == 0o700)
+      #expect(try mode(dataDir + "/member/snap/db") == 0o600)
+
+      var options = EtcdServer.Options()
+      options.dataDir = dataDir
+      options.peerPort = peerPort
+      let restored = try await EtcdServer(target, options)
+      #expect(try restored.dump() == expected, "\(release) snapshot on \(target): every key, value, revision, version and lease")
+      #expect(try restored.ctl(["lease", "list"]) == leases)
+      try restored.ctl(["put", "/after-restore", "x"])
+      #expect(try restored.revision() == expected.header.revision + 1)
+    }
+  }
+
+  @Test("bad input: nothing is written, existing data is untouched")
+  func refusals() async throws {
+    let server = try await source(.etcd35)
+    let work = try TemporaryDirectory(prefix: "restore-bad")
+    let snapshot = work.appending("s.db")
+    try server.ctl(["snapshot", "save", snapshot])
+
+    // A non-empty data directory is refused and left as it was.
+    let occupied = work.appending("occupied")
+    try FileManager.default.createDirectory(atPath: occupied, withIntermediateDirectories: true)
+    FileManager.default.createFile(atPath: occupied + "/keep", contents: Data("x".utf8))
+    let r1 = try Tool.run(["restore", snapshot, "--data-dir", occupied])
+    #expect(r1.status != 0, "\(r1)")
+    #expect(r1.stderr.contains(occupied), "\(r1)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: occupied) == ["keep"])
+
+    // A damaged snapshot: hash mismatch, no data directory.
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: snapshot))
+    bytes[bytes.count / 3] ^= 0x40
+    let damaged = work.appending("damaged.db")
+    try bytes.write(to: URL(fileURLWithPath: damaged))
+    let target = work.appending("new")
+    let r2 = try Tool.run(["restore", damaged, "--data-dir", target])
+    #expect(r2.status == 65, "\(r2)")
+    #expect(r2.stderr.contains("sha256") || r2.stderr.contains("SHA-256"), "\(r2)")
+    #expect(!FileManager.default.fileExists(atPath: target))
+    #expect(try FileManager.default.contentsOfDirectory(atPath: work.path).allSatisfy { !$0.contains(".tmp") })
+
+    // A copied member/snap/db needs --skip-hash-check, as with etcdutl.
+    server.stop()
+    let copy = work.appending("db-copy")
+    try FileManager.default.copyItem(atPath: server.dataDir + "/member/snap/db", toPath: copy)
+    let r3 = try Tool.run(["restore", copy, "--data-dir", target])
+    #expect(r3.status == 65, "\(r3)")
+    #expect(r3.stderr.contains("--skip-hash-check"), "\(r3)")
+    #expect(!FileManager.default.fileExists(atPath: target))
+    let r4 = try Tool.run(["restore", copy, "--data-dir", target, "--skip-hash-check"])
+    #expect(r4.status == 0, "\(r4)")
+
+    // Bad flags are all reported at once.
+    let r5 = try Tool.run([
+      "restore", snapshot, "--data-dir", work.appending("x"), "--bump-revision", "5", "--name", "",
+    ])
+    #expect(r5.status == 64, "\(r5)")
+    #expect(r5.stderr.contains("--mark-compacted") && r5.stderr.contains("--name is empty"), "\(r5)")
+    #expect(!FileManager.default.fileExists(atPath: work.appending("x")))
+  }
+}
