@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Benchmark `etcd-snapshot status` against `etcdutl snapshot status` (3.5) and
-`etcdctl snapshot status` (3.4) on the same snapshot file; also times `etcd-snapshot verify`
-(which etcd has no equivalent of: trailer, metadata and full bbolt check).
+"""Benchmark `etcd-snapshot status` and `etcd-snapshot restore` against `etcdutl snapshot
+status|restore` (3.5) and `etcdctl snapshot status|restore` (3.4) on the same snapshot file;
+also times `etcd-snapshot verify` (which etcd has no equivalent of: trailer, metadata and full
+bbolt check).
 
 Usage:
   bench/inspect_bench.py [--fill N,M] [--runs 3] [--tool .build/release/etcd-snapshot]
@@ -70,11 +71,17 @@ def main():
         size = os.path.getsize(snap)
         log(f"snapshot: {snap} ({size / 1e6:.0f} MB)")
 
+        member = ["--name", "m1", "--initial-cluster", "m1=http://127.0.0.1:2380",
+                  "--initial-advertise-peer-urls", "http://127.0.0.1:2380"]
+        restored = os.path.join(work, "restored")
         tools = {
             "etcd-snapshot status": [a.tool, "status", snap, "-o", "json"],
             "etcdutl status (3.5)": [etcdutl, "snapshot", "status", snap, "-w", "json"],
             "etcdctl status (3.4)": [etcdctl34, "snapshot", "status", snap, "-w", "json"],
             "etcd-snapshot verify": [a.tool, "verify", snap],
+            "etcd-snapshot restore": [a.tool, "restore", snap, "--data-dir", restored] + member,
+            "etcdutl restore (3.5)": [etcdutl, "snapshot", "restore", snap, "--data-dir", restored] + member,
+            "etcdctl restore (3.4)": [etcdctl34, "snapshot", "restore", snap, "--data-dir", restored] + member,
         }
         seen = {name: figures(cmd) for name, cmd in tools.items() if "status" in name}
         if len({json.dumps(v, sort_keys=True) for v in seen.values()}) != 1:
@@ -86,6 +93,7 @@ def main():
         for i in range(a.runs + 1):
             order = list(tools.items()) if i % 2 == 0 else list(reversed(tools.items()))
             for name, cmd in order:
+                shutil.rmtree(restored, ignore_errors=True)
                 env = dict(os.environ, ETCDCTL_API="3")
                 rc, wall, rss = run_measured(cmd, logp, env=env)
                 if rc != 0:
@@ -94,17 +102,18 @@ def main():
                     results[name].append((wall, rss))
                 log(f"  {'warm-up' if i == 0 else f'run {i}'} {name:<22} {wall:6.2f} s {rss / 1024:7.1f} MiB")
 
-        base = statistics.median(w for w, _ in results["etcdutl status (3.5)"])
-        base_min = min(w for w, _ in results["etcdutl status (3.5)"])
+        shutil.rmtree(restored, ignore_errors=True)
         log("")
         hdr = f"{'tool':<22} {'runs':>4} {'min s':>7} {'median s':>9} {'peak RSS MiB':>13} {'ratio vs etcdutl (min/median)':>31}"
         log(hdr)
         log("-" * len(hdr))
         for name, rs in results.items():
+            baseline = results["etcdutl restore (3.5)" if "restore" in name else "etcdutl status (3.5)"]
             ws = [w for w, _ in rs]
+            bs = [w for w, _ in baseline]
             mn, md = min(ws), statistics.median(ws)
             log(f"{name:<22} {len(ws):>4} {mn:>7.2f} {md:>9.2f} {max(r for _, r in rs) / 1024:>13.1f} "
-                f"{mn / base_min:>15.2f} / {md / base:.2f}")
+                f"{mn / min(bs):>15.2f} / {md / statistics.median(bs):.2f}")
     finally:
         if etcd:
             etcd.stop()

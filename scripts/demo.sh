@@ -14,7 +14,7 @@
 #      in a temp dir; fill it with a few MB (scripts/fill-etcd.py) plus known keys
 #   4. etcd-snapshot save --endpoints URL --dir $TMP/snapshots --name demo --node-name demo-node
 #   5. etcd-snapshot ls --dir $TMP/snapshots, then ls -o json to find the snapshot file
-#   6. restore that file into a new data dir (etcdutl / etcdctl snapshot restore), start a
+#   6. restore that file natively (etcd-snapshot restore) into a new data dir, start a
 #      second etcd on it, and compare both servers: key count, the known keys, and every
 #      key's value, create/mod revision and version (sha256 over all of them).
 # Prints PASS or FAIL; exits non-zero on any failure. All processes it started are
@@ -85,11 +85,9 @@ fi
 if [[ $VERSION == 3.5 ]]; then
   ETCD=$("$SCRIPTS/etcd-bin.sh" 3.5 etcd)
   ETCDCTL=$("$SCRIPTS/etcd-bin.sh" 3.5 etcdctl)
-  RESTORE=("$("$SCRIPTS/etcd-bin.sh" 3.5 etcdutl)" snapshot restore)
 else
   ETCD=$("$SCRIPTS/etcd-bin.sh" 3.4 etcd)
   ETCDCTL=$("$SCRIPTS/etcd-bin.sh" 3.4 etcdctl)
-  RESTORE=("$ETCDCTL" snapshot restore)
 fi
 export ETCDCTL_API=3
 say "etcd $VERSION: $ETCD ($("$ETCD" --version | sed -n 1p))"
@@ -183,13 +181,12 @@ print(first["path"])
 say "snapshot file: $SNAP ($(stat -c %s "$SNAP") bytes)"
 
 # ---- 6. restore and compare ----------------------------------------------------------
-# TODO: once the native restore exists, use it instead of etcdutl/etcdctl:
-#   "$BIN" restore --file "$SNAP" --data-dir "$TMP/data2" --name demo2 \
-#     --initial-cluster "demo2=http://127.0.0.1:$P2" --initial-advertise-peer-urls "http://127.0.0.1:$P2"
-say "restoring with: ${RESTORE[*]}"
-"${RESTORE[@]}" "$SNAP" --data-dir "$TMP/data2" --name demo2 \
+# The native restore: no etcdutl or etcdctl involved.
+say "restoring with: $BIN restore (native)"
+"$BIN" restore "$SNAP" --data-dir "$TMP/data2" --name demo2 \
   --initial-cluster "demo2=http://127.0.0.1:$P2" --initial-advertise-peer-urls "http://127.0.0.1:$P2" \
-  >"$TMP/restore.log" 2>&1 || { tail -n 20 "$TMP/restore.log" >&2; fail "snapshot restore failed"; }
+  >"$TMP/restore.log" 2>&1 || { tail -n 20 "$TMP/restore.log" >&2; fail "etcd-snapshot restore failed"; }
+sed 's/^/demo:   /' "$TMP/restore.log"
 start_etcd demo2 "$TMP/data2" "$C2" "$P2"
 
 "$ETCDCTL" --endpoints "$URL1" get --prefix "" -w json >"$TMP/source.json"
