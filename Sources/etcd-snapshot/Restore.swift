@@ -50,8 +50,10 @@ struct Restore: AsyncParsableCommand {
 
   @Option(
     name: .customLong("bump-revision"),
-    help: ArgumentHelp("Add this much to the revision (with --mark-compacted), so that clients' watches resync.", valueName: "n"))
-  var bumpRevision: UInt64 = 0
+    help: ArgumentHelp(
+      "Add N to the revision (with --mark-compacted) so Kubernetes clients re-list; `auto` picks N from the snapshot's revision and age.",
+      valueName: "n|auto"))
+  var bumpRevision: String?
 
   @Flag(name: .customLong("mark-compacted"), help: "Mark all revisions up to the bumped one compacted (with --bump-revision).")
   var markCompacted = false
@@ -67,7 +69,20 @@ struct Restore: AsyncParsableCommand {
       let storage = SnapshotDirectoryConfiguration(
         dataDir: SnapshotDirectoryConfiguration.defaultDataDir(isRoot: geteuid() == 0, environment: env),
         directory: snapshotDir)
-      let (path, _) = try SnapshotReference.resolve(snapshot, in: storage)
+      let (path, metadata) = try SnapshotReference.resolve(snapshot, in: storage)
+      var bump: UInt64 = 0
+      switch bumpRevision {
+      case nil: break
+      case "auto"?:
+        let choice = try RestoreSnapshot.autoBump(path: path, metadata: metadata, now: Int64(Date().timeIntervalSince1970))
+        bump = choice.bump
+        note("etcd-snapshot: --bump-revision auto chose \(choice.bump): \(choice.reason)")
+      case let text?:
+        guard let n = UInt64(text) else {
+          throw SnapshotError(.invalidConfiguration, "--bump-revision \(quoted(text)) is not a number or `auto` (e.g. 1000000000)")
+        }
+        bump = n
+      }
       var options = RestoreOptions()
       options.name = name
       options.initialCluster = initialCluster
@@ -76,7 +91,7 @@ struct Restore: AsyncParsableCommand {
       options.dataDir = dataDir
       options.walDir = walDir
       options.skipHashCheck = skipHashCheck
-      options.bumpRevision = bumpRevision
+      options.bumpRevision = bump
       options.markCompacted = markCompacted
       let result = try RestoreSnapshot.run(path: path, options: options)
       print(result.dataDir)

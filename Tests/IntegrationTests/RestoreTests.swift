@@ -57,6 +57,40 @@ struct RestoreTests {
     }
   }
 
+  @Test("--bump-revision auto --mark-compacted: revisions jump past the old ones, older ones are compacted")
+  func bumpRevisionAuto() async throws {
+    let server = try await EtcdServer(.etcd35)
+    try server.putKeys(prefix: "/registry/configmaps/", count: 200)
+    let before = try server.revision()
+    let work = try TemporaryDirectory(prefix: "restore-bump")
+    let snapshot = work.appending("s.db")
+    try server.ctl(["snapshot", "save", snapshot])
+    let peerPort = try freeLoopbackPort()
+    let peer = "http://127.0.0.1:\(peerPort)"
+    let dataDir = work.appending("restored")
+    let r = try Tool.run([
+      "restore", snapshot, "--data-dir", dataDir, "--name", "m1", "--initial-cluster", "m1=\(peer)",
+      "--initial-advertise-peer-urls", peer, "--bump-revision", "auto", "--mark-compacted",
+    ])
+    try #require(r.status == 0, "\(r)")
+    let chosenText = try #require(r.stderr.split(separator: "chose ").dropFirst().first?.split(separator: ":").first)
+    let chosen = try #require(Int64(chosenText), "\(r.stderr)")
+    #expect(chosen >= 1_000_000_000)
+
+    var options = EtcdServer.Options()
+    options.dataDir = dataDir
+    options.peerPort = peerPort
+    let restored = try await EtcdServer(.etcd35, options)
+    #expect(try restored.revision() == before + chosen)
+    let old = try TestProcess.run(
+      restored.binaries.etcdctl, restored.connectionArguments + ["get", "/registry/configmaps/1", "--rev", String(before)],
+      environment: EtcdServer.cleanEnvironment)
+    #expect(old.status != 0 && old.stderr.contains("compacted"), "\(old)")
+    try restored.ctl(["put", "/after", "x"])
+    #expect(try restored.revision() == before + chosen + 1)
+    #expect(try restored.ctl(["get", "/registry/configmaps/7", "--print-value-only"]) == "value-7\n")
+  }
+
   @Test("bad input: nothing is written, existing data is untouched")
   func refusals() async throws {
     let server = try await source(.etcd35)

@@ -1,4 +1,5 @@
 import EtcdFormats
+import Foundation
 import SnapshotCore
 
 /// `restore`: a new etcd data directory from a snapshot, written natively (no etcdutl), that
@@ -28,5 +29,26 @@ package enum RestoreSnapshot {
     } catch {
       throw SnapshotError(.internal, "restore failed: \(error)")
     }
+  }
+
+  /// `--bump-revision auto`: a bump from the snapshot's revision and age (see `RevisionBump`).
+  ///
+  /// The snapshot's time is its metadata record's, else the time in its k3s-style name, else
+  /// the file's modification time.
+  package static func autoBump(
+    path: String, metadata: SnapshotMetadata?, now: Int64
+  ) throws(SnapshotError) -> (bump: UInt64, reason: String) {
+    let revision: Int64
+    do { revision = try BoltSummary.read(path: path).revision ?? 0 } catch {
+      throw SnapshotError(.corrupt, "\(error.description); nothing was restored", cause: error)
+    }
+    let name = String(path.split(separator: "/").last ?? Substring(path))
+    var time = metadata?.timestamp ?? SnapshotName.parse(name)?.timestamp
+    if time == nil, let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+      let modified = attributes[.modificationDate] as? Date
+    {
+      time = Int64(modified.timeIntervalSince1970)
+    }
+    return RevisionBump.auto(snapshotRevision: revision, snapshotTime: time ?? now, now: now)
   }
 }
