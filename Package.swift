@@ -102,7 +102,7 @@ let package = Package(
     .testTarget(
       name: "IntegrationTests",
       dependencies: [
-        "etcd-snapshot", "SnapshotCore", "EtcdTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+        "etcd-snapshot", "EtcdSnapshot", "SnapshotCore", "EtcdTestSupport", .product(name: "Crypto", package: "swift-crypto"),
       ]
     ),
   ]

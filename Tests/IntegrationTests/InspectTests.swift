@@ -92,7 +92,7 @@ struct InspectTests {
     #expect(swapped.stderr.contains("1 of 1 snapshot(s) failed verification"), "\(swapped)")
   }
 
-  @Test("status and verify never crash on damaged files", arguments: EtcdRelease.allCases)
+  @Test("status, verify and restore never crash on damaged files and never leave a partial data dir", arguments: EtcdRelease.allCases)
   func damagedFilesNeverCrash(release: EtcdRelease) async throws {
     let f = try await makeFiles(release)
     let original = try Data(contentsOf: URL(fileURLWithPath: f.byEtcdctl))
@@ -109,13 +109,24 @@ struct InspectTests {
         bytes[bit / 8] ^= UInt8(1 << (bit % 8))
       }
       try bytes.write(to: URL(fileURLWithPath: damaged))
-      for command in [["status", damaged], ["verify", damaged]] {
+      let restored = f.work.appending("restored-\(round)")
+      let commands = [
+        ["status", damaged], ["verify", damaged], ["restore", damaged, "--data-dir", restored],
+        // Past the hash check, so that the damage reaches the bbolt reader and writer.
+        ["restore", damaged, "--data-dir", restored + "-skip", "--skip-hash-check"],
+      ]
+      for command in commands {
         let r = try Tool.run(command, timeout: .seconds(60))
         #expect([0, 65].contains(r.status), "\(command[0]) round \(round): \(r)")
         if r.status == 65 {
           #expect(r.stderr.contains("etcd-snapshot: error:"), "a clear message: \(r)")
+          if command[0] == "restore" {
+            #expect(!FileManager.default.fileExists(atPath: command[3]), "no partial data dir: \(r)")
+          }
         }
       }
+      let leftovers = try FileManager.default.contentsOfDirectory(atPath: f.work.path).filter { $0.contains("tmp") }
+      #expect(leftovers.isEmpty, "no temporary directories left: \(leftovers)")
     }
   }
 }

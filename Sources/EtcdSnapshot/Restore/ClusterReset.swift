@@ -1,0 +1,346 @@
+import EtcdFormats
+import Foundation
+import SnapshotCore
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Musl)
+  import Musl
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// What `cluster-reset` is asked to do.
+package struct ClusterResetOptions: Sendable {
+  /// The stopped member's data directory (holds `member/snap/db` and `member/wal`).
+  package var dataDir: String
+  /// A snapshot file to reset from; `nil` resets from the member's own `member/snap/db`.
+  package var restorePath: String?
+  /// This member's name; `nil` means the name the old data directory records.
+  package var name: String?
+  /// Comma-separated peer URLs; `nil` means the URLs the old data directory records.
+  package var initialAdvertisePeerURLs: String?
+  /// `--initial-cluster-token`; `nil` means `etcd-cluster`.
+  package var initialClusterToken: String?
+  /// The current time in unix seconds (names `DIR-old-<now>`).
+  package var now: Int64
+
+  /// Options for `dataDir` at `now`, everything else defaulted.
+  package init(
+    dataDir: String, restorePath: String? = nil, name: String? = nil, initialAdvertisePeerURLs: String? = nil,
+    initialClusterToken: String? = nil, now: Int64
+  ) {
+    self.dataDir = dataDir
+    self.restorePath = restorePath
+    self.name = name
+    self.initialAdvertisePeerURLs = initialAdvertisePeerURLs
+    self.initialClusterToken = initialClusterToken
+    self.now = now
+  }
+}
+
+/// What a reset did.
+package struct ClusterResetResult: Sendable {
+  /// Where the old data directory now is (`DIR-old-<now>`), untouched.
+  package var oldDataDir: String
+  /// The restore that wrote the new data directory (now at `DIR`).
+  package var restore: RestoreResult
+  /// The member's name in the new one-member cluster.
+  package var name: String
+  /// Its peer URLs.
+  package var peerURLs: [String]
+  /// What the data came from (a snapshot file or the old `member/snap/db`).
+  package var source: String
+  /// How to start etcd now and, for a former cluster, what to do on the other members.
+  package var instructions: String
+  /// The members the old data directory recorded (empty if it could not be read).
+  package var oldMembers: [RecordedMember]
+}
+
+/// `cluster-reset`: turn a stopped member into a new one-member cluster that keeps the data
+/// (k3s's `--cluster-reset` for a plain etcd member).
+///
+/// Order: the data directory is checked (`member/snap/db`, `member/wal`), its db is locked
+/// with `flock` as etcd locks it (a running etcd is refused), a previous reset's marker is
+/// refused, the member's name and peer URLs are read from the WAL metadata and the `members`
+/// bucket, the new data directory is restored into a temporary sibling with the marker file,
+/// then `DIR` becomes `DIR-old-<now>` and the new one becomes `DIR`. The old directory is
+/// never deleted; a failure before the renames leaves `DIR` as it was.
+package enum ClusterReset {
+  /// File in the new data directory's root recording a reset (etcd ignores unknown files there).
+  package static let markerName = ".etcd-snapshot-cluster-reset"
+
+  /// Runs the reset.
+  package static func run(_ options: ClusterResetOptions) throws(SnapshotError) -> ClusterResetResult {
+    do {
+      return try reset(options)
+    } catch let error as SnapshotError {
+      throw error
+    } catch let error as FormatError {
+      throw SnapshotError(.corrupt, "\(error.description); nothing was reset", cause: error)
+    } catch {
+      throw SnapshotError(.internal, "cluster-reset failed: \(error); nothing was reset")
+    }
+  }
+
+  private static func reset(_ options: ClusterResetOptions) throws -> ClusterResetResult {
+    var dir = options.dataDir
+    while dir.count > 1 && dir.hasSuffix("/") { dir.removeLast() }
+    guard !dir.isEmpty else { throw SnapshotError(.invalidConfiguration, "--data-dir is empty; give the member's data dir") }
+    try checkIsDataDir(dir)
+    let db = dir + "/member/snap/db"
+    let lock = try lockDatabase(db, dataDir: dir)
+    defer { close(lock) }
+    try checkMarker(dir)
+
+    var identity: DataDirIdentity?
+    var identityProblem = ""
+    do {
+      identity = try DataDirInspector.identity(dataDir: dir)
+    } catch {
+      identityProblem = "\(error)"
+    }
+    let local = identity?.local
+    let name: String
+    if let given = options.name, !given.isEmpty {
+      name = given
+    } else if let recorded = local?.name, !recorded.isEmpty {
+      name = recorded
+    } else {
+      throw SnapshotError(.invalidConfiguration, missingIdentity("the member's name", flag: "--name NAME", identity, identityProblem))
+    }
+    let peerURLs: [String]
+    if let given = options.initialAdvertisePeerURLs, !given.isEmpty {
+      peerURLs = given.split(separator: ",", omittingEmptySubsequences: true).map(String.init)
+    } else if let recorded = local?.peerURLs, !recorded.isEmpty {
+      peerURLs = recorded
+    } else {
+      throw SnapshotError(
+        .invalidConfiguration,
+        missingIdentity("the member's peer URLs", flag: "--initial-advertise-peer-urls URLS", identity, identityProblem))
+    }
+
+    let oldDir = dir + "-old-\(options.now)"
+    guard RestorePlanner.directoryState(oldDir) == .missing, !pathExists(oldDir) else {
+      throw SnapshotError(
+        .invalidConfiguration, "\(oldDir) already exists; the old data dir would be moved there. Move it away and retry")
+    }
+    let source = options.restorePath ?? db
+    let sourceText =
+      options.restorePath.map { "snapshot \($0)" } ?? "the member's own database \(db) (all peers forgotten)"
+
+    let tmp = dir + ".reset-tmp-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    var restoreOptions = RestoreOptions()
+    restoreOptions.name = name
+    restoreOptions.initialCluster = peerURLs.map { "\(name)=\($0)" }.joined(separator: ",")
+    restoreOptions.initialAdvertisePeerURLs = peerURLs.joined(separator: ",")
+    restoreOptions.initialClusterToken = options.initialClusterToken.flatMap { $0.isEmpty ? nil : $0 } ?? "etcd-cluster"
+    restoreOptions.dataDir = tmp
+    restoreOptions.skipHashCheck = options.restorePath == nil
+    var restored: RestoreResult
+    do {
+      restored = try RestoreSnapshot.run(path: source, options: restoreOptions)
+      let marker = markerText(
+        now: options.now, source: sourceText, oldDir: oldDir, name: name, memberID: restored.member.idHex)
+      try writeSynced(tmp + "/" + markerName, Array(marker.utf8))
+      try syncDirectory(tmp)
+    } catch {
+      try? FileManager.default.removeItem(atPath: tmp)
+      if let error = error as? SnapshotError {
+        throw SnapshotError(error.code, "\(error.message)\n\(dir) was not changed", cause: error.cause)
+      }
+      throw error
+    }
+
+    guard rename(dir, oldDir) == 0 else {
+      let reason = String(cString: strerror(errno))
+      try? FileManager.default.removeItem(atPath: tmp)
+      throw SnapshotError(.cannotWrite, "cannot move \(dir) to \(oldDir): \(reason); \(dir) was not changed")
+    }
+    guard rename(tmp, dir) == 0 else {
+      let reason = String(cString: strerror(errno))
+      if rename(oldDir, dir) == 0 {
+        try? FileManager.default.removeItem(atPath: tmp)
+        throw SnapshotError(.cannotWrite, "cannot move the new data dir \(tmp) to \(dir): \(reason); \(dir) was put back")
+      }
+      throw SnapshotError(
+        .cannotWrite,
+        "cannot move the new data dir \(tmp) to \(dir): \(reason), and cannot move \(oldDir) back: the old data "
+          + "dir is intact at \(oldDir), the new one at \(tmp); rename one of them to \(dir)")
+    }
+    try? syncDirectory(parent(of: dir))
+    restored.dataDir = dir
+    restored.walDir = dir + "/member/wal"
+
+    let members = identity?.members ?? []
+    let instructions = instructionsText(
+      dir: dir, name: name, peerURLs: restored.member.peerURLs, token: restoreOptions.initialClusterToken,
+      localID: identity?.memberID, oldMembers: members)
+    return ClusterResetResult(
+      oldDataDir: oldDir, restore: restored, name: name, peerURLs: restored.member.peerURLs, source: sourceText,
+      instructions: instructions, oldMembers: members)
+  }
+
+  // MARK: - Checks
+
+  private static func checkIsDataDir(_ dir: String) throws {
+    guard RestorePlanner.directoryState(dir) != .missing else {
+      throw SnapshotError(.notFound, "data dir \(dir) does not exist; give the stopped member's --data-dir")
+    }
+    var missing: [String] = []
+    var st = stat()
+    if stat(dir + "/member/snap/db", &st) != 0 || (st.st_mode & S_IFMT) != S_IFREG { missing.append("member/snap/db") }
+    if stat(dir + "/member/wal", &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR { missing.append("member/wal") }
+    guard missing.isEmpty else {
+      throw SnapshotError(
+        .invalidConfiguration,
+        "\(dir) is not an etcd data dir: \(missing.joined(separator: " and ")) missing; give the member's --data-dir "
+          + "(a separate --wal-dir is not supported by cluster-reset)")
+    }
+  }
+
+  /// Takes etcd's lock on the db (bbolt's exclusive `flock`); returns the open descriptor.
+  private static func lockDatabase(_ db: String, dataDir: String) throws -> Int32 {
+    let fd = open(db, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+      let code = errno
+      throw SnapshotError(
+        code == EACCES ? .permissionDenied : .io,
+        "cannot open \(db): \(String(cString: strerror(code))); run cluster-reset as the user etcd runs as")
+    }
+    while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+      let code = errno
+      if code == EINTR { continue }
+      close(fd)
+      if code == EWOULDBLOCK {
+        throw SnapshotError(
+          .unavailable,
+          "etcd is running on \(dataDir) (\(db) is locked): stop etcd on this member first, then run cluster-reset "
+            + "again; nothing was changed")
+      }
+      throw SnapshotError(.io, "cannot lock \(db): \(String(cString: strerror(code))); nothing was changed")
+    }
+    return fd
+  }
+
+  private static func checkMarker(_ dir: String) throws {
+    let path = dir + "/" + markerName
+    guard FileManager.default.fileExists(atPath: path) else { return }
+    let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    var fields: [String: String] = [:]
+    for line in text.split(separator: "\n") {
+      guard let colon = line.firstIndex(of: ":") else { continue }
+      fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    let when = fields["time"] ?? "an unknown time"
+    let from = fields["source"] ?? "an unknown source"
+    let old = fields["old data dir"] ?? "a DIR-old-<time> directory beside it"
+    throw SnapshotError(
+      .invalidConfiguration,
+      "\(dir) is already the result of a cluster-reset (at \(when), from \(from); the data dir before it is \(old)); "
+        + "refusing to reset it again. If you really mean to reset this member again, delete \(path) and rerun; "
+        + "nothing was changed")
+  }
+
+  private static func missingIdentity(
+    _ what: String, flag: String, _ identity: DataDirIdentity?, _ problem: String
+  ) -> String {
+    if let identity {
+      return "cannot find \(what): member \(String(identity.memberID, radix: 16)) (from the WAL) is not in the "
+        + "members bucket of the old db; give \(flag)"
+    }
+    return "cannot read \(what) from the old data dir (\(problem)); give \(flag)"
+  }
+
+  // MARK: - Texts
+
+  private static func markerText(now: Int64, source: String, oldDir: String, name: String, memberID: String) -> String {
+    let iso = Date(timeIntervalSince1970: TimeInterval(now)).ISO8601Format()
+    return """
+      etcd-snapshot cluster-reset
+      time: \(iso) (unix \(now))
+      source: \(source)
+      old data dir: \(oldDir)
+      member: \(name) (ID \(memberID))
+      This data dir was made by `etcd-snapshot cluster-reset`; etcd ignores this file.
+      cluster-reset refuses to run again on this data dir while this file exists: delete it to reset again.
+
+      """
+  }
+
+  private static func instructionsText(
+    dir: String, name: String, peerURLs: [String], token: String, localID: UInt64?, oldMembers: [RecordedMember]
+  ) -> String {
+    let urls = peerURLs.joined(separator: ",")
+    let cluster = peerURLs.map { "\(name)=\($0)" }.joined(separator: ",")
+    var text = """
+      Start etcd on this member as a new one-member cluster:
+
+        etcd --name \(name) --data-dir \(dir) \\
+          --initial-advertise-peer-urls \(urls) \\
+          --initial-cluster \(cluster) \\
+          --initial-cluster-token \(token) --initial-cluster-state new
+
+      Keep its usual --listen-client-urls, --advertise-client-urls, --listen-peer-urls and TLS flags;
+      drop --initial-cluster-state existing if it had it.
+      """
+    let others = oldMembers.filter { $0.id != localID }
+    guard !others.isEmpty else { return text + "\n" }
+    let width = oldMembers.map { $0.name.count }.max() ?? 0
+    func row(_ m: RecordedMember) -> String {
+      let label = m.name.isEmpty ? "(unnamed \(m.idHex))" : m.name
+      return "  " + label.padding(toLength: max(width, label.count), withPad: " ", startingAt: 0) + "  "
+        + m.peerURLs.joined(separator: ",") + (m.id == localID ? "  (this member)" : "")
+    }
+    text += """
+
+
+      The old cluster had \(oldMembers.count) members:
+      \(oldMembers.sorted { $0.name < $1.name }.map(row).joined(separator: "\n"))
+
+      The other members still hold the old cluster. Once this member serves:
+        1. Stop etcd on every other member (\(others.map { $0.name.isEmpty ? $0.idHex : $0.name }.joined(separator: ", "))).
+        2. Move their data dirs aside (do not delete them), e.g. mv /var/lib/etcd /var/lib/etcd-old-<time>.
+        3. Join them back one at a time. For each, against this member run
+             etcdctl member add NAME --peer-urls=PEER-URLS
+           then start etcd on that member with an empty data dir, the --initial-cluster that
+           `member add` prints, and --initial-cluster-state existing; wait until
+           `etcdctl endpoint health` is fine before adding the next.
+
+      """
+    return text
+  }
+
+  // MARK: - Files
+
+  private static func writeSynced(_ path: String, _ bytes: [UInt8]) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw SnapshotError(.cannotWrite, "cannot create \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    var written = 0
+    while written < bytes.count {
+      let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + written }, bytes.count - written) }
+      if n < 0 && errno == EINTR { continue }
+      guard n > 0 else { throw SnapshotError(.cannotWrite, "cannot write \(path): \(String(cString: strerror(errno)))") }
+      written += n
+    }
+    guard fsync(fd) == 0 else { throw SnapshotError(.cannotWrite, "cannot fsync \(path)") }
+  }
+
+  private static func syncDirectory(_ path: String) throws {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { throw SnapshotError(.cannotWrite, "cannot open directory \(path) to fsync it") }
+    defer { close(fd) }
+    guard fsync(fd) == 0 else { throw SnapshotError(.cannotWrite, "cannot fsync directory \(path)") }
+  }
+
+  private static func parent(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+  }
+
+  private static func pathExists(_ path: String) -> Bool {
+    var st = stat()
+    return lstat(path, &st) == 0
+  }
+}
