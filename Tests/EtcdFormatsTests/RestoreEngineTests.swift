@@ -173,7 +173,8 @@ struct RestoreEngineTests {
     let fixture = try await RestoreFixtures.shared.fixture(source)
     let dir = try TemporaryDirectory(prefix: "restore-\(source.rawValue)-on-\(server.rawValue)")
     let files = try fixture.write(into: dir)
-    let peer = "http://127.0.0.1:\(try freeLoopbackPort())"
+    let peerPort = try freeLoopbackPort()
+    let peer = "http://127.0.0.1:\(peerPort)"
     var options = RestoreOptions()
     options.name = "m1"
     options.initialCluster = "m1=\(peer)"
@@ -182,11 +183,16 @@ struct RestoreEngineTests {
     let result = try RestoreEngine.restore(snapshot: files.snapshot, options: options)
     #expect(result.revision == fixture.revision)
 
-    var member = try await RestoredMember(server, name: "m1", peerURL: peer, initialCluster: "m1=\(peer)", dataDir: result.dataDir, client: source)
+    var started = EtcdServer.Options()
+    started.peerPort = peerPort
+    started.dataDir = result.dataDir
+    started.client = source
+    started.user = RestoreEngineTests.rootUser
+    var member = try await EtcdServer(server, started)
     #expect(fixture.state.kvs.count > 2800)
     #expect(fixture.state.kvs.contains { $0.key == Data("big".utf8).base64EncodedString() && ($0.value?.count ?? 0) > 1_000_000 })
     #expect(fixture.state.leases.count == 1)
-    let state = try ServedState.read(member)
+    let state = try ServedState.read(member, user: RestoreEngineTests.rootUser)
     #expect(state.revision == fixture.state.revision)
     #expect(state.kvs == fixture.state.kvs, "keys, values, create/mod revisions and versions")
     #expect(state.kvs.count == fixture.state.kvs.count)
@@ -205,12 +211,12 @@ struct RestoreEngineTests {
 
     // A write gets the next revision and survives a restart.
     try member.ctl(["put", "after-restore", "yes"])
-    #expect(try ServedState.read(member).revision == fixture.revision + 1)
+    #expect(try ServedState.read(member, user: RestoreEngineTests.rootUser).revision == fixture.revision + 1)
     member.stop()
-    member = try await RestoredMember(server, name: "m1", peerURL: peer, initialCluster: "m1=\(peer)", dataDir: result.dataDir, client: source)
+    member = try await EtcdServer(server, started)
     let again = try member.ctl(["get", "after-restore", "--print-value-only"])
     #expect(again.trimmingCharacters(in: .whitespacesAndNewlines) == "yes")
-    #expect(try ServedState.read(member).revision == fixture.revision + 1)
+    #expect(try ServedState.read(member, user: RestoreEngineTests.rootUser).revision == fixture.revision + 1)
     member.stop()
     // bbolt's check still passes after etcd wrote to our pages.
     _ = try SnapshotStatus.read(result.dataDir + "/member/snap/db", with: server.binaries())
@@ -221,7 +227,8 @@ struct RestoreEngineTests {
     let fixture = try await RestoreFixtures.shared.fixture(release)
     let dir = try TemporaryDirectory(prefix: "restore-bump")
     let files = try fixture.write(into: dir)
-    let peer = "http://127.0.0.1:\(try freeLoopbackPort())"
+    let peerPort = try freeLoopbackPort()
+    let peer = "http://127.0.0.1:\(peerPort)"
     var options = RestoreOptions()
     options.name = "m1"
     options.initialCluster = "m1=\(peer)"
@@ -231,7 +238,11 @@ struct RestoreEngineTests {
     options.markCompacted = true
     let result = try RestoreEngine.restore(snapshot: files.snapshot, options: options)
     #expect(result.revision == fixture.revision + 1000)
-    let member = try await RestoredMember(release, name: "m1", peerURL: peer, initialCluster: "m1=\(peer)", dataDir: result.dataDir)
+    var started = EtcdServer.Options()
+    started.peerPort = peerPort
+    started.dataDir = result.dataDir
+    started.user = RestoreEngineTests.rootUser
+    let member = try await EtcdServer(release, started)
     defer { member.stop() }
     #expect(try member.endpointStatus().revision == fixture.revision + 1000)
     let old = try member.run(["get", "k/1", "--rev", "\(fixture.revision)"])
@@ -247,8 +258,9 @@ struct RestoreEngineTests {
     let dir = try TemporaryDirectory(prefix: "restore-cluster-\(release.rawValue)")
     let files = try fixture.write(into: dir)
     let names = ["m1", "m2", "m3"]
-    var peers: [String] = []
-    for _ in names { peers.append("http://127.0.0.1:\(try freeLoopbackPort())") }
+    var peerPorts: [Int] = []
+    for _ in names { peerPorts.append(try freeLoopbackPort()) }
+    let peers = peerPorts.map { "http://127.0.0.1:\($0)" }
     let cluster = zip(names, peers).map { "\($0)=\($1)" }.joined(separator: ",")
     var results: [RestoreResult] = []
     for (name, peer) in zip(names, peers) {
@@ -261,13 +273,21 @@ struct RestoreEngineTests {
       results.append(try RestoreEngine.restore(snapshot: files.snapshot, options: options))
     }
     #expect(Set(results.map(\.clusterID)).count == 1)
-    var starting: [RestoredMember.Starting] = []
-    for (i, name) in names.enumerated() {
-      starting.append(
-        try RestoredMember.Starting(release, name: name, peerURL: peers[i], initialCluster: cluster, dataDir: results[i].dataDir))
+    // Each member waits for a quorum before it answers: start them together.
+    let members = try await withThrowingTaskGroup(of: (Int, EtcdServer).self) { group in
+      for (i, name) in names.enumerated() {
+        var started = EtcdServer.Options()
+        started.name = name
+        started.peerPort = peerPorts[i]
+        started.initialCluster = cluster
+        started.dataDir = results[i].dataDir
+        started.user = RestoreEngineTests.rootUser
+        group.addTask { (i, try await EtcdServer(release, started)) }
+      }
+      var started: [(Int, EtcdServer)] = []
+      for try await member in group { started.append(member) }
+      return started.sorted { $0.0 < $1.0 }.map(\.1)
     }
-    var members: [RestoredMember] = []
-    for s in starting { members.append(try await s.ready()) }
     defer { for m in members { m.stop() } }
     let list = try members[0].ctl(["member", "list", "-w", "json"])
     struct MemberList: Decodable {
@@ -304,7 +324,7 @@ struct RestoreEngineTests {
       #expect(value.contains("yes"))
     }
     let replicatedKey = Data("replicated".utf8).base64EncodedString()
-    let third = try ServedState.read(members[2])
+    let third = try ServedState.read(members[2], user: RestoreEngineTests.rootUser)
     #expect(third.kvs.filter { $0.key != replicatedKey } == fixture.state.kvs)
   }
 }
@@ -434,122 +454,4 @@ struct ServedState: Sendable, Equatable {
     try read { try server.ctl($0, user: user) }
   }
 
-  static func read(_ member: RestoredMember) throws -> ServedState {
-    try read { try member.ctl($0) }
-  }
-}
-
-/// An etcd started on an existing (restored) data directory with the flags the restore was made for.
-struct RestoredMember {
-  /// A member whose process is started but not yet answering (members of one cluster start together).
-  struct Starting {
-    let release: EtcdRelease
-    let binaries: EtcdRelease.Binaries
-    let process: RunningProcess
-    let clientURL: String
-    let etcdctl: String
-
-    /// `client` chooses whose etcdctl talks to it (default: the server's own).
-    init(
-      _ release: EtcdRelease, name: String, peerURL: String, initialCluster: String, dataDir: String,
-      client: EtcdRelease? = nil
-    ) throws {
-      self.release = release
-      binaries = try release.binaries()
-      etcdctl = try (client ?? release).binaries().etcdctl
-      clientURL = "http://127.0.0.1:\(try freeLoopbackPort())"
-      process = try TestProcess.start(
-        binaries.etcd,
-        [
-          "--name", name, "--data-dir", dataDir, "--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-          "--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL, "--initial-cluster", initialCluster,
-          "--logger", "zap", "--log-outputs", "stderr",
-        ], environment: EtcdServer.cleanEnvironment)
-    }
-
-    func ready() async throws -> RestoredMember {
-      let member = RestoredMember(release: release, etcdctl: etcdctl, process: process, clientURL: clientURL)
-      let deadline = ContinuousClock.now + .seconds(60)
-      while ContinuousClock.now < deadline {
-        guard process.isRunning else {
-          let r = try process.wait()
-          throw HarnessError("\(release) exited on the restored data dir:\n\(r.stderr.suffix(4000))")
-        }
-        if try member.run(["endpoint", "health", "--command-timeout", "2s"]).status == 0 { return member }
-        try await Task.sleep(for: .milliseconds(200))
-      }
-      process.signal(SIGKILL)
-      throw HarnessError("\(release) did not become healthy on the restored data dir within 60 s")
-    }
-  }
-
-  let release: EtcdRelease
-  let etcdctl: String
-  let process: RunningProcess
-  let clientURL: String
-
-  init(release: EtcdRelease, etcdctl: String, process: RunningProcess, clientURL: String) {
-    self.release = release
-    self.etcdctl = etcdctl
-    self.process = process
-    self.clientURL = clientURL
-  }
-
-  init(
-    _ release: EtcdRelease, name: String, peerURL: String, initialCluster: String, dataDir: String,
-    client: EtcdRelease? = nil
-  ) async throws {
-    self = try await Starting(
-      release, name: name, peerURL: peerURL, initialCluster: initialCluster, dataDir: dataDir, client: client
-    ).ready()
-  }
-
-  func run(_ arguments: [String]) throws -> ProcessResult {
-    try TestProcess.run(
-      etcdctl, ["--endpoints", clientURL, "--user", RestoreEngineTests.rootUser] + arguments,
-      environment: EtcdServer.cleanEnvironment, timeout: .seconds(60))
-  }
-
-  @discardableResult
-  func ctl(_ arguments: [String]) throws -> String {
-    let r = try run(arguments)
-    guard r.status == 0 else { throw HarnessError("etcdctl \(arguments.joined(separator: " ")) failed: \(r)") }
-    return r.stdout
-  }
-
-  struct Status {
-    var clusterID: UInt64
-    var memberID: UInt64
-    var revision: Int64
-    var leader: UInt64
-  }
-
-  func endpointStatus() throws -> Status {
-    struct Entry: Decodable {
-      struct S: Decodable {
-        struct H: Decodable {
-          var clusterID: UInt64
-          var memberID: UInt64
-          var revision: Int64
-          enum CodingKeys: String, CodingKey {
-            case clusterID = "cluster_id"
-            case memberID = "member_id"
-            case revision
-          }
-        }
-        var header: H
-        var leader: UInt64
-      }
-      var status: S
-      enum CodingKeys: String, CodingKey { case status = "Status" }
-    }
-    let entries = try JSONDecoder().decode([Entry].self, from: Data(ctl(["endpoint", "status", "-w", "json"]).utf8))
-    guard let s = entries.first?.status else { throw HarnessError("no endpoint status") }
-    return Status(clusterID: s.header.clusterID, memberID: s.header.memberID, revision: s.header.revision, leader: s.leader)
-  }
-
-  func stop() {
-    process.signal(SIGTERM)
-    _ = try? process.wait(timeout: .seconds(30))
-  }
 }

@@ -17,6 +17,8 @@ package struct EndpointStatus: Sendable, Equatable {
   package var version: String
   /// Learner flag.
   package var isLearner: Bool
+  /// The leader's member ID (0: no leader).
+  package var leader: UInt64
 }
 
 /// `etcdctl get -w json`: the header revision and every key-value with its metadata.
@@ -96,6 +98,10 @@ package final class EtcdServer: Sendable {
     package var restoreFrom: String?
     /// Start on this existing data directory (e.g. one our `restore` wrote) instead of a new one.
     package var dataDir: String?
+    /// Whose etcdctl `ctl` runs (default: this release's), to compare outputs across versions.
+    package var client: EtcdRelease?
+    /// `--user` for every `ctl` call that names none (for servers with auth enabled).
+    package var user: String?
 
     /// Defaults: one member, plain HTTP.
     package init() {}
@@ -117,6 +123,9 @@ package final class EtcdServer: Sendable {
   package let dataDir: String
   /// The certificates, if TLS.
   package let tls: TestCertificates?
+  /// The etcdctl that `ctl` and `run` use.
+  package let etcdctl: String
+  private let user: String?
   private let directory: TemporaryDirectory
   private let process: Mutex<Process?>
 
@@ -124,6 +133,8 @@ package final class EtcdServer: Sendable {
   package init(_ release: EtcdRelease, _ options: Options = Options()) async throws {
     self.release = release
     binaries = try release.binaries()
+    etcdctl = try options.client.map { try $0.binaries().etcdctl } ?? binaries.etcdctl
+    user = options.user
     name = options.name
     tls = options.tls
     directory = try TemporaryDirectory(prefix: "etcd-\(release.rawValue)-\(options.name)")
@@ -186,9 +197,16 @@ package final class EtcdServer: Sendable {
   /// Runs etcdctl against this server and returns its output; throws on failure.
   @discardableResult
   package func ctl(_ arguments: [String], user: String? = nil, timeout: Duration = .seconds(60)) throws -> String {
+    let r = try run(arguments, user: user, timeout: timeout)
+    guard r.status == 0 else { throw HarnessError("etcdctl \(arguments.joined(separator: " ")) failed: \(r)") }
+    return r.stdout
+  }
+
+  /// Runs etcdctl against this server, whatever its exit status.
+  package func run(_ arguments: [String], user: String? = nil, timeout: Duration = .seconds(60)) throws -> ProcessResult {
     var args = connectionArguments
-    if let user { args += ["--user", user] }
-    return try TestProcess.check(binaries.etcdctl, args + arguments, environment: Self.cleanEnvironment, timeout: timeout)
+    if let user = user ?? self.user { args += ["--user", user] }
+    return try TestProcess.run(etcdctl, args + arguments, environment: Self.cleanEnvironment, timeout: timeout)
   }
 
   /// Writes `count` keys `prefix<i>` with values `value-<i>` in one etcdctl txn per 100 keys (etcd allows 128 operations per txn).
@@ -200,7 +218,7 @@ package final class EtcdServer: Sendable {
       for k in i..<end { script += "put \(prefix)\(k) value-\(k)\n" }
       // `etcdctl txn` reads compares, then success ops, then failure ops, separated by blank lines.
       let r = try TestProcess.run(
-        binaries.etcdctl, connectionArguments + (user.map { ["--user", $0] } ?? []) + ["txn"],
+        etcdctl, connectionArguments + ((user ?? self.user).map { ["--user", $0] } ?? []) + ["txn"],
         environment: Self.cleanEnvironment, stdin: "\n" + script + "\n\n")
       guard r.status == 0 else { throw HarnessError("etcdctl txn failed: \(r)") }
       i = end
@@ -241,6 +259,7 @@ package final class EtcdServer: Sendable {
         var header: Header
         var version: String
         var isLearner: Bool?
+        var leader: UInt64?
       }
       var status: Status
       enum CodingKeys: String, CodingKey { case status = "Status" }
@@ -249,7 +268,7 @@ package final class EtcdServer: Sendable {
     guard let s = entries.first?.status else { throw HarnessError("no endpoint status in \(out)") }
     return EndpointStatus(
       clusterID: s.header.clusterID, memberID: s.header.memberID, revision: s.header.revision, version: s.version,
-      isLearner: s.isLearner ?? false)
+      isLearner: s.isLearner ?? false, leader: s.leader ?? 0)
   }
 
   /// Restores `snapshot` with etcd's own tool into a new member of the same release and starts it.
@@ -293,9 +312,7 @@ package final class EtcdServer: Sendable {
       if process.withLock({ $0?.isRunning }) != true {
         throw HarnessError("\(release) exited at start-up:\n\(log)")
       }
-      let r = try TestProcess.run(
-        binaries.etcdctl, connectionArguments + ["endpoint", "status", "--command-timeout", "2s"],
-        environment: Self.cleanEnvironment, timeout: .seconds(10))
+      let r = try run(["endpoint", "status", "--command-timeout", "2s"], timeout: .seconds(10))
       if r.status == 0 { return }
       try await Task.sleep(for: .milliseconds(100))
     }
