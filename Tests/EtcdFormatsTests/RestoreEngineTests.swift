@@ -14,6 +14,17 @@ import Testing
 struct RestoreEngineTests {
   static let rootUser = "root:rootpw"
 
+  /// Restore options for a one-member cluster `m1` on 127.0.0.1:`peerPort`.
+  static func singleMember(peerPort: Int, dataDir: String) -> RestoreOptions {
+    let peer = "http://127.0.0.1:\(peerPort)"
+    var options = RestoreOptions()
+    options.name = "m1"
+    options.initialCluster = "m1=\(peer)"
+    options.initialAdvertisePeerURLs = peer
+    options.dataDir = dataDir
+    return options
+  }
+
   // MARK: - Without etcd
 
   @Test("the options' problems are listed together")
@@ -174,12 +185,7 @@ struct RestoreEngineTests {
     let dir = try TemporaryDirectory(prefix: "restore-\(source.rawValue)-on-\(server.rawValue)")
     let files = try fixture.write(into: dir)
     let peerPort = try freeLoopbackPort()
-    let peer = "http://127.0.0.1:\(peerPort)"
-    var options = RestoreOptions()
-    options.name = "m1"
-    options.initialCluster = "m1=\(peer)"
-    options.initialAdvertisePeerURLs = peer
-    options.dataDir = dir.appending("data")
+    let options = Self.singleMember(peerPort: peerPort, dataDir: dir.appending("data"))
     let result = try RestoreEngine.restore(snapshot: files.snapshot, options: options)
     #expect(result.revision == fixture.revision)
 
@@ -228,12 +234,7 @@ struct RestoreEngineTests {
     let dir = try TemporaryDirectory(prefix: "restore-bump")
     let files = try fixture.write(into: dir)
     let peerPort = try freeLoopbackPort()
-    let peer = "http://127.0.0.1:\(peerPort)"
-    var options = RestoreOptions()
-    options.name = "m1"
-    options.initialCluster = "m1=\(peer)"
-    options.initialAdvertisePeerURLs = peer
-    options.dataDir = dir.appending("data")
+    var options = Self.singleMember(peerPort: peerPort, dataDir: dir.appending("data"))
     options.bumpRevision = 1000
     options.markCompacted = true
     let result = try RestoreEngine.restore(snapshot: files.snapshot, options: options)
