@@ -53,9 +53,7 @@ struct ClusterResetCommand: AsyncParsableCommand {
       let env = ProcessInfo.processInfo.environment
       var snapshotPath: String?
       if let restorePath {
-        let storage = SnapshotDirectoryConfiguration(
-          dataDir: SnapshotDirectoryConfiguration.defaultDataDir(isRoot: geteuid() == 0, environment: env),
-          directory: snapshotDir)
+        let storage = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, environment: env)
         snapshotPath = try SnapshotReference.resolve(restorePath, in: storage).path
       }
       let result = try ClusterReset.run(

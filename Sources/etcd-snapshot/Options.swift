@@ -127,6 +127,15 @@ struct DirectoryOptions: ParsableArguments {
   var dir: String?
 
   func configuration(environment env: [String: String]) -> SnapshotDirectoryConfiguration {
+    Self.configuration(dataDir: dataDir, dir: dir, environment: env)
+  }
+
+  /// The snapshot directory for the given flags, with the default data dir for this user.
+  ///
+  /// `restore` and `cluster-reset` call it with no data dir: their `--data-dir` is etcd's.
+  static func configuration(dataDir: String?, dir: String?, environment env: [String: String])
+    -> SnapshotDirectoryConfiguration
+  {
     SnapshotDirectoryConfiguration(
       dataDir: dataDir ?? SnapshotDirectoryConfiguration.defaultDataDir(isRoot: geteuid() == 0, environment: env),
       directory: dir)

@@ -66,9 +66,7 @@ struct Restore: AsyncParsableCommand {
   func run() async throws {
     try await runReporting(debug: global.debug) {
       let env = ProcessInfo.processInfo.environment
-      let storage = SnapshotDirectoryConfiguration(
-        dataDir: SnapshotDirectoryConfiguration.defaultDataDir(isRoot: geteuid() == 0, environment: env),
-        directory: snapshotDir)
+      let storage = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, environment: env)
       let (path, metadata) = try SnapshotReference.resolve(snapshot, in: storage)
       var bump: UInt64 = 0
       switch bumpRevision {
