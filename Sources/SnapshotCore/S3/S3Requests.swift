@@ -1,0 +1,47 @@
+import Crypto
+import Foundation
+
+/// Bodies of the S3 requests that carry XML, and the Content-MD5 some of them require.
+package enum S3RequestBody {
+  /// The S3 namespace every request body declares.
+  package static let namespace = "http://s3.amazonaws.com/doc/2006-03-01/"
+  /// Most keys one DeleteObjects request may name.
+  package static let maximumDeleteKeys = 1000
+
+  /// The body of CompleteMultipartUpload (`POST ?uploadId=…`): every part with its number and ETag.
+  ///
+  /// Parts are sorted by number (S3 refuses any other order with `InvalidPartOrder`); ETags are
+  /// written as given (S3 returns them quoted in the UploadPart answer), XML-escaped.
+  package static func completeMultipartUpload(parts: [(number: Int, eTag: String)]) -> [UInt8] {
+    var xml = "<CompleteMultipartUpload xmlns=\"\(namespace)\">"
+    for part in parts.sorted(by: { $0.number < $1.number }) {
+      xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(S3XMLWriter.escape(part.eTag))</ETag></Part>"
+    }
+    xml += "</CompleteMultipartUpload>"
+    return Array(xml.utf8)
+  }
+
+  /// The body of DeleteObjects (`POST ?delete`); with `quiet` S3 lists only the keys it failed to delete.
+  ///
+  /// S3 takes at most `maximumDeleteKeys` keys per request and at least one: split longer lists with
+  /// `deleteBatches`. The request must carry `Content-MD5: contentMD5(body)`.
+  package static func deleteObjects(keys: [String], quiet: Bool) -> [UInt8] {
+    var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete xmlns=\"\(namespace)\">"
+    if quiet { xml += "<Quiet>true</Quiet>" }
+    for key in keys {
+      xml += "<Object><Key>\(S3XMLWriter.escape(key))</Key></Object>"
+    }
+    xml += "</Delete>"
+    return Array(xml.utf8)
+  }
+
+  /// `keys` cut into lists of at most `maximumDeleteKeys`, in order; no list is empty.
+  package static func deleteBatches(_ keys: [String]) -> [[String]] {
+    stride(from: 0, to: keys.count, by: maximumDeleteKeys).map { Array(keys[$0..<min($0 + maximumDeleteKeys, keys.count)]) }
+  }
+
+  /// The value of a `Content-MD5` header for `bytes`: the base64 of their MD5 digest (24 characters).
+  package static func contentMD5(_ bytes: [UInt8]) -> String {
+    Data(Insecure.MD5.hash(data: bytes)).base64EncodedString()
+  }
+}

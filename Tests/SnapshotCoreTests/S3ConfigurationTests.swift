@@ -1,0 +1,96 @@
+import SnapshotCore
+import Testing
+
+@Suite("S3 configuration and credentials file")
+struct S3ConfigurationTests {
+  func valid() -> S3Configuration {
+    var c = S3Configuration()
+    c.bucket = "backups"
+    c.accessKey = "AKIAEXAMPLE"
+    c.secretKey = "very-secret"
+    c.sessionToken = "token-secret"
+    return c
+  }
+
+  @Test("k3s defaults: s3.amazonaws.com, us-east-1, 5m, keep 5")
+  func defaults() {
+    let c = S3Configuration()
+    #expect(c.endpoint == "s3.amazonaws.com" && c.region == "us-east-1" && c.timeout == .seconds(300) && c.retention == 5)
+    #expect(c.bucketLookup == .auto)
+  }
+
+  @Test("folders: slashes trimmed, keys and sidecar keys", arguments: [("", "", ""), ("/a/b/", "a/b/", "a/b/"), ("a", "a/", "a/")])
+  func folders(folder: String, prefix: String, expected: String) {
+    var c = valid()
+    c.folder = folder
+    #expect(c.keyPrefix == prefix)
+    #expect(c.objectKey("snap") == expected + "snap")
+    #expect(c.metadataKey("snap") == expected + ".metadata/snap")
+  }
+
+  @Test("bucket lookup: auto is virtual-host only for AWS and DNS-safe names")
+  func lookup() {
+    var c = valid()
+    #expect(!c.usesPathStyle)
+    #expect(c.baseURL == "https://backups.s3.amazonaws.com")
+    c.bucket = "with.dots"
+    #expect(c.usesPathStyle)
+    c.bucket = "backups"
+    c.endpoint = "s3.eu-central-1.amazonaws.com"
+    #expect(!c.usesPathStyle)
+    c.endpoint = "minio.lan:9000"
+    #expect(c.usesPathStyle)
+    #expect(c.endpointHost == "minio.lan" && c.endpointPort == 9000)
+    c.bucketLookup = .dns
+    c.insecure = true
+    #expect(c.baseURL == "http://backups.minio.lan:9000")
+    c.endpoint = "[fd00::1]:9000"
+    #expect(c.endpointHost == "[fd00::1]" && c.endpointPort == 9000)
+  }
+
+  @Test("every problem at once")
+  func problems() {
+    var c = S3Configuration()
+    c.endpoint = "https://minio:9000"
+    c.timeout = .zero
+    c.retention = 0
+    c.folder = "a//b"
+    c.proxy = "socks5://x"
+    let p = c.problems().joined(separator: "\n")
+    for text in [
+      "--s3-bucket is required", "without a scheme", "no S3 access key", "no S3 secret key", "--s3-timeout", "--s3-retention", "--s3-folder",
+      "--s3-proxy",
+    ] {
+      #expect(p.contains(text), "\(text)")
+    }
+    #expect(valid().problems().isEmpty)
+  }
+
+  @Test("description never shows the secret or the token")
+  func redaction() {
+    let c = valid()
+    let text = c.description + String(describing: c)
+    #expect(!text.contains("very-secret") && !text.contains("token-secret") && !text.contains("AKIAEXAMPLE"))
+    #expect(text.contains("<redacted>"))
+  }
+
+  @Test("credentials file: AWS profiles and environment-style lines")
+  func credentialsFile() {
+    let aws = """
+      # comment
+      [default]
+      aws_access_key_id = AK1
+      aws_secret_access_key = SK1
+
+      [profile backup]
+      aws_access_key_id=AK2
+      aws_secret_access_key=SK2
+      aws_session_token=TK2
+      """
+    #expect(S3CredentialsFile.parse(aws) == .init(accessKey: "AK1", secretKey: "SK1", sessionToken: nil))
+    #expect(S3CredentialsFile.parse(aws, profile: "backup") == .init(accessKey: "AK2", secretKey: "SK2", sessionToken: "TK2"))
+    #expect(S3CredentialsFile.parse(aws, profile: "missing") == .init())
+    let env = "export AWS_ACCESS_KEY_ID=\"AK3\"\r\nAWS_SECRET_ACCESS_KEY='S=K3'\nOTHER=1\n"
+    #expect(S3CredentialsFile.parse(env) == .init(accessKey: "AK3", secretKey: "S=K3", sessionToken: nil))
+  }
+}
