@@ -17,6 +17,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
   ],
   targets: [
@@ -53,10 +54,18 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
-    // Where snapshots live: the local directory store (S3 later).
+    // Where snapshots live: the local directory store and S3-compatible object storage.
     .target(
       name: "SnapshotStorage",
-      dependencies: ["SnapshotCore", "EtcdFormats", .product(name: "Logging", package: "swift-log")]
+      dependencies: [
+        "SnapshotCore", "EtcdFormats",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]
     ),
     // Use cases shared by the CLI and (later) the agent.
     .target(

@@ -20,14 +20,18 @@ package struct AtomicFile: ~Copyable {
   package let what: String
   private var fd: Int32
   private var committed = false
+  private let replacing: Bool
 
-  /// Creates `<path>.part`; fails if it or `path` already exists.
-  package init(path: String, what: String) throws(SnapshotError) {
+  /// Creates `<path>.part`; fails if it or (unless `replacing`) `path` already exists.
+  ///
+  /// With `replacing`, publishing atomically swaps the new content in for the old file.
+  package init(path: String, what: String, replacing: Bool = false) throws(SnapshotError) {
     self.path = path
     self.partPath = path + ".part"
     self.what = what
+    self.replacing = replacing
     var st = stat()
-    if lstat(path, &st) == 0 {
+    if !replacing && lstat(path, &st) == 0 {
       throw SnapshotError(.cannotWrite, "\(path) already exists: refusing to overwrite \(what); delete it or wait a second so the name changes")
     }
     let fd = open(partPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -98,7 +102,7 @@ package struct AtomicFile: ~Copyable {
   package mutating func publish() throws(SnapshotError) {
     try sync()
     var st = stat()
-    if lstat(path, &st) == 0 {
+    if !replacing && lstat(path, &st) == 0 {
       throw SnapshotError(.cannotWrite, "\(path) appeared while \(what) was written; not overwriting it")
     }
     if rename(partPath, path) != 0 {

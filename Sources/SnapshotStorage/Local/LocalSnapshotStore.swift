@@ -57,14 +57,15 @@ package struct LocalSnapshotStore: Sendable {
     try AtomicFile(path: path(of: name), what: "the snapshot file")
   }
 
-  /// Writes the metadata record for a snapshot atomically.
-  package func writeMetadata(_ metadata: SnapshotMetadata) throws(SnapshotError) {
+  /// Writes the metadata record for a snapshot atomically; `replacing` swaps in a new
+  /// version of an existing record (e.g. once the upload of `save --s3` has finished).
+  package func writeMetadata(_ metadata: SnapshotMetadata, replacing: Bool = false) throws(SnapshotError) {
     let data: Data
     do { data = try metadata.encoded() } catch {
       throw SnapshotError(.internal, "cannot encode the metadata record: \(error)")
     }
     let target = metadataDirectory + "/" + metadata.name
-    var file = try AtomicFile(path: target, what: "the metadata record")
+    var file = try AtomicFile(path: target, what: "the metadata record", replacing: replacing)
     do throws(SnapshotError) {
       try file.write(Array(data))
       try file.commit()

@@ -1,0 +1,206 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SnapshotCore
+
+/// What a HEAD of an object says.
+package struct S3ObjectHead: Sendable, Equatable {
+  /// Content length.
+  package var size: Int64
+  /// ETag, quotes included.
+  package var eTag: String?
+  /// `x-amz-meta-*` values by lower-case name without the prefix.
+  package var metadata: [String: String]
+}
+
+extension S3Client {
+  /// Checks that the bucket exists and the credentials may list it (one ListObjectsV2 of one key).
+  package func probe() async throws {
+    _ = try await send(
+      .GET, key: nil, query: [("list-type", "2"), ("max-keys", "1"), ("prefix", configuration.keyPrefix)],
+      operation: "ListObjectsV2")
+  }
+
+  /// Every object under `prefix` (not below the next `/`), all pages.
+  package func listObjects(prefix: String) async throws -> [S3ObjectSummary] {
+    var objects: [S3ObjectSummary] = []
+    var token: String?
+    repeat {
+      var query: [(name: String, value: String)] = [("list-type", "2"), ("prefix", prefix), ("delimiter", "/"), ("max-keys", "1000")]
+      if let token { query.append(("continuation-token", token)) }
+      let response = try await send(.GET, key: nil, query: query, operation: "ListObjectsV2")
+      let page: S3ListPage
+      do { page = try S3Responses.parseListObjectsV2(response.body) } catch {
+        throw SnapshotError(.io, "listing s3://\(configuration.bucket)/\(prefix): \(error)")
+      }
+      objects += page.objects
+      token = page.isTruncated ? page.nextContinuationToken : nil
+      if page.isTruncated && token == nil {
+        throw SnapshotError(.io, "the S3 server said the listing of s3://\(configuration.bucket)/\(prefix) goes on but sent no continuation token")
+      }
+    } while token != nil
+    return objects
+  }
+
+  /// The bytes of a small object, or nil when there is no such key.
+  package func getSmallObject(key: String, operation: String = "GetObject") async throws -> [UInt8]? {
+    let response = try await send(.GET, key: key, operation: operation, accept: [200, 404])
+    if response.status == 404 {
+      if let e = S3ErrorResponse.parse(response.body), e.code == "NoSuchBucket" {
+        throw S3ErrorClassifier.error(
+          for: S3Failure(httpStatus: 404, response: e, transportError: nil), operation: operation, bucket: configuration.bucket, key: key,
+          endpoint: configuration.endpoint)
+      }
+      return nil
+    }
+    return response.body
+  }
+
+  /// HEAD of an object, or nil when there is no such key.
+  package func headObject(key: String) async throws -> S3ObjectHead? {
+    let response = try await send(.HEAD, key: key, operation: "HeadObject", accept: [200, 404])
+    if response.status == 404 { return nil }
+    return Self.head(from: response.headers)
+  }
+
+  static func head(from headers: HTTPHeaders) -> S3ObjectHead {
+    var metadata: [String: String] = [:]
+    for (name, value) in headers {
+      let lower = name.lowercased()
+      if lower.hasPrefix("x-amz-meta-") { metadata[String(lower.dropFirst("x-amz-meta-".count))] = value }
+    }
+    return S3ObjectHead(
+      size: Int64(headers.first(name: "content-length") ?? "") ?? 0, eTag: headers.first(name: "etag"), metadata: metadata)
+  }
+
+  /// Uploads a small object in one PUT.
+  package func putObject(key: String, bytes: [UInt8], contentType: String, metadata: [String: String] = [:]) async throws {
+    _ = try await send(
+      .PUT, key: key, headers: Self.metadataHeaders(metadata), body: .bytes(bytes, contentType: contentType), operation: "PutObject")
+  }
+
+  /// Uploads an object made on demand in one PUT (`UNSIGNED-PAYLOAD`, Content-MD5); returns its ETag.
+  package func putObject(
+    key: String, length: Int64, md5: [UInt8], metadata: [String: String], make: @escaping @Sendable () throws -> ByteBuffer
+  ) async throws -> String? {
+    let response = try await send(
+      .PUT, key: key, headers: Self.metadataHeaders(metadata), body: .produced(length: length, md5: md5, make: make),
+      operation: "PutObject")
+    return response.headers.first(name: "etag")
+  }
+
+  /// Deletes an object; deleting a missing key is not an error (S3 answers 204 either way).
+  package func deleteObject(key: String) async throws {
+    _ = try await send(.DELETE, key: key, operation: "DeleteObject", accept: [200, 204, 404])
+  }
+
+  /// Starts a multipart upload; returns its upload ID.
+  package func createMultipartUpload(key: String, metadata: [String: String]) async throws -> String {
+    let response = try await send(
+      .POST, key: key, query: [("uploads", "")],
+      headers: [("content-type", "application/octet-stream")] + Self.metadataHeaders(metadata), operation: "CreateMultipartUpload")
+    do { return try S3Responses.parseInitiateMultipartUpload(response.body) } catch {
+      throw SnapshotError(.io, "CreateMultipartUpload of s3://\(configuration.bucket)/\(key): \(error)")
+    }
+  }
+
+  /// Uploads one part; `make` reads it (again, on a retry) from the file. Returns the ETag.
+  package func uploadPart(
+    key: String, uploadID: String, number: Int, length: Int64, md5: [UInt8], make: @escaping @Sendable () throws -> ByteBuffer
+  ) async throws -> String {
+    let response = try await send(
+      .PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)],
+      body: .produced(length: length, md5: md5, make: make), operation: "UploadPart \(number)")
+    guard let eTag = response.headers.first(name: "etag") else {
+      throw SnapshotError(.io, "the S3 server accepted part \(number) of s3://\(configuration.bucket)/\(key) but sent no ETag")
+    }
+    return eTag
+  }
+
+  /// Completes a multipart upload; returns the object's ETag.
+  ///
+  /// S3 may answer 200 with an `<Error>` body (the work failed after the response started);
+  /// a retryable one is sent again, like any other transient failure.
+  package func completeMultipartUpload(key: String, uploadID: String, parts: [(number: Int, eTag: String)]) async throws -> String {
+    let body = S3RequestBody.completeMultipartUpload(parts: parts)
+    let deadline = ContinuousClock.now + configuration.timeout
+    var attempt = 0
+    while true {
+      attempt += 1
+      let response = try await send(
+        .POST, key: key, query: [("uploadId", uploadID)], body: .bytes(body, contentType: "application/xml"),
+        operation: "CompleteMultipartUpload")
+      switch try S3Responses.parseCompleteMultipartUploadOutcome(response.body) {
+      case .completed(let eTag): return eTag
+      case .failed(let e):
+        try await retryOrThrow(
+          S3Failure(httpStatus: 200, response: e, transportError: nil), attempt: attempt, deadline: deadline,
+          operation: "CompleteMultipartUpload", key: key)
+      }
+    }
+  }
+
+  /// Aborts a multipart upload so that no parts are left (and billed) in the bucket.
+  package func abortMultipartUpload(key: String, uploadID: String) async throws {
+    _ = try await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "AbortMultipartUpload", accept: [200, 204, 404])
+  }
+
+  /// Streams an object to `sink`, resuming with a Range request after a broken connection.
+  ///
+  /// Returns the HEAD-like facts of the response (size, ETag, metadata).
+  package func download(key: String, sink: (ByteBuffer) async throws -> Void) async throws -> S3ObjectHead {
+    let deadline = ContinuousClock.now + configuration.timeout
+    var received: Int64 = 0
+    var head: S3ObjectHead?
+    var attempt = 0
+    while true {
+      attempt += 1
+      let failure: S3Failure
+      do {
+        let extra: [(name: String, value: String)] = received > 0 ? [("range", "bytes=\(received)-")] : []
+        let request = try request(.GET, key: key, query: [], headers: extra, body: .empty)
+        let response = try await http.execute(request, deadline: Self.nioDeadline(deadline), logger: nil)
+        let status = Int(response.status.code)
+        if status == 200 || (status == 206 && received > 0) {
+          if head == nil { head = Self.head(from: response.headers) }
+          do {
+            for try await chunk in response.body {
+              try await sink(chunk)
+              received += Int64(chunk.readableBytes)
+            }
+          } catch let error as SnapshotError {
+            throw error
+          } catch {
+            if Task.isCancelled { throw SnapshotError(.cancelled, "stopped while downloading s3://\(configuration.bucket)/\(key)") }
+            throw DownloadBroke(text: Self.describeTransport(error))
+          }
+          guard let result = head else { throw SnapshotError(.internal, "download of \(key): no response head") }
+          if received == result.size { return result }
+          if received > result.size {
+            throw SnapshotError(.corrupt, "s3://\(configuration.bucket)/\(key) sent \(received) bytes but announced \(result.size)")
+          }
+          throw DownloadBroke(text: "the connection ended after \(received) of \(result.size) bytes")
+        }
+        var body: [UInt8] = []
+        for try await chunk in response.body where body.count < 65536 { body += chunk.readableBytesView }
+        failure = S3Failure(httpStatus: status, response: S3ErrorResponse.parse(body), transportError: nil)
+      } catch let error as SnapshotError {
+        throw error
+      } catch let broke as DownloadBroke {
+        failure = S3Failure(httpStatus: nil, response: nil, transportError: broke.text)
+      } catch {
+        if Task.isCancelled { throw SnapshotError(.cancelled, "stopped while downloading s3://\(configuration.bucket)/\(key)") }
+        if let tls = tlsFailure(error) { throw tls }
+        failure = S3Failure(httpStatus: nil, response: nil, transportError: Self.describeTransport(error))
+      }
+      try await retryOrThrow(failure, attempt: attempt, deadline: deadline, operation: "GetObject", key: key)
+    }
+  }
+
+  private struct DownloadBroke: Error { var text: String }
+
+  static func metadataHeaders(_ metadata: [String: String]) -> [(name: String, value: String)] {
+    metadata.sorted { $0.key < $1.key }.map { ("x-amz-meta-" + $0.key, $0.value) }
+  }
+}

@@ -1,0 +1,170 @@
+import Crypto
+import EtcdFormats
+import Foundation
+import Logging
+import NIOCore
+import SnapshotCore
+
+/// Snapshots in an S3 bucket under `--s3-folder`, with k3s's `.metadata/NAME` sidecars.
+///
+/// Listing reads ListObjectsV2 pages of the folder and of its `.metadata/` folder, then the
+/// sidecars that exist (a bounded number at a time): never a HEAD per object.
+package struct S3SnapshotStore: Sendable {
+  /// The client.
+  package var client: S3Client
+
+  /// A store over `client`'s bucket and folder.
+  package init(client: S3Client) {
+    self.client = client
+  }
+
+  var configuration: S3Configuration { client.configuration }
+
+  /// Every snapshot object in the folder, newest first.
+  package func list(preferredPrefixes: [String] = []) async throws -> [SnapshotEntry] {
+    let prefix = configuration.keyPrefix
+    let objects = try await client.listObjects(prefix: prefix)
+    let sidecars = Set(try await client.listObjects(prefix: prefix + ".metadata/").map { String($0.key.dropFirst(prefix.count + 10)) })
+    let candidates = objects.compactMap { o -> (String, S3ObjectSummary)? in
+      let name = String(o.key.dropFirst(prefix.count))
+      guard !name.isEmpty, !name.hasPrefix("."), !name.hasSuffix(".part"), !name.hasSuffix("/") else { return nil }
+      return (name, o)
+    }
+    let records = try await readSidecars(candidates.map(\.0).filter { sidecars.contains($0) })
+    var entries: [SnapshotEntry] = []
+    for (name, object) in candidates {
+      var metadata: SnapshotMetadata?
+      var problem: String?
+      switch records[name] {
+      case .some(.found(let m)): metadata = m
+      case .some(.unreadable(let why)): problem = why
+      default: break
+      }
+      if let m = metadata, m.size != object.size {
+        problem = "object is \(object.size) bytes but its metadata record says \(m.size): it was changed or truncated"
+      }
+      let parsed = metadata?.snapshotName ?? SnapshotName.parse(name, preferredPrefixes: preferredPrefixes)
+      let modified = object.lastModified.map { Int64($0.timeIntervalSince1970) } ?? 0
+      entries.append(
+        SnapshotEntry(
+          fileName: name, name: parsed, metadata: metadata, location: .s3(bucket: configuration.bucket, key: object.key),
+          size: object.size, timestamp: parsed?.timestamp ?? modified, revision: metadata?.revision, problem: problem))
+    }
+    return entries.sorted(by: SnapshotEntry.newestFirst)
+  }
+
+  /// Reads sidecars, 16 at a time.
+  private func readSidecars(_ names: [String]) async throws -> [String: LocalSnapshotStore.MetadataLookup] {
+    let client = self.client
+    return try await withThrowingTaskGroup(of: (String, LocalSnapshotStore.MetadataLookup).self) { group in
+      var out: [String: LocalSnapshotStore.MetadataLookup] = [:]
+      var iterator = names.makeIterator()
+      func addNext() -> Bool {
+        guard let name = iterator.next() else { return false }
+        group.addTask {
+          guard let bytes = try await client.getSmallObject(key: client.configuration.metadataKey(name), operation: "GetObject (metadata)")
+          else { return (name, .none) }
+          do { return (name, .found(try SnapshotMetadata.decode(Data(bytes)))) } catch {
+            // k3s writes sidecars in its own format: not ours to judge, the object is listed without one.
+            return (name, .none)
+          }
+        }
+        return true
+      }
+      for _ in 0..<16 where addNext() {}
+      while let (name, lookup) = try await group.next() {
+        out[name] = lookup
+        _ = addNext()
+      }
+      return out
+    }
+  }
+
+  /// Deletes snapshots and their sidecars, all or none: every name is checked in one listing first.
+  package func delete(names: [String]) async throws -> [String] {
+    var problems: [String] = []
+    let existing = Set(try await client.listObjects(prefix: configuration.keyPrefix).map(\.key))
+    for name in names {
+      if let p = LocalSnapshotStore.nameProblem(name) {
+        problems.append(p)
+      } else if !existing.contains(configuration.objectKey(name)) {
+        problems.append("no snapshot named \(quoted(name)) in s3://\(configuration.bucket)/\(configuration.keyPrefix): see `etcd-snapshot ls --s3`")
+      }
+    }
+    guard problems.isEmpty else {
+      var error = SnapshotError.invalid(problems)
+      error.code = problems.allSatisfy({ $0.hasPrefix("no snapshot") }) ? .notFound : .invalidConfiguration
+      error.message += "\nnothing was deleted"
+      throw error
+    }
+    var deleted: [String] = []
+    for name in names where !deleted.contains(name) {
+      try await client.deleteObject(key: configuration.objectKey(name))
+      try await client.deleteObject(key: configuration.metadataKey(name))
+      deleted.append(name)
+    }
+    return deleted
+  }
+
+  /// Downloads snapshot `name` to `path` (a new file, 0600), checking the SHA-256 on the way
+  /// against the sidecar record and etcd's trailer; removes the file on any failure.
+  ///
+  /// Returns the record from the sidecar, if there is one.
+  package func download(name: String, to path: String) async throws -> SnapshotMetadata? {
+    if let p = LocalSnapshotStore.nameProblem(name) { throw SnapshotError(.invalidConfiguration, p) }
+    let key = configuration.objectKey(name)
+    var record: SnapshotMetadata?
+    if let bytes = try await client.getSmallObject(key: configuration.metadataKey(name), operation: "GetObject (metadata)") {
+      record = try? SnapshotMetadata.decode(Data(bytes))
+    }
+    var file = try AtomicFile(path: path, what: "the downloaded snapshot")
+    do {
+      let sink = DownloadSink()
+      let head: S3ObjectHead
+      do {
+        head = try await client.download(key: key) { buffer in
+          try sink.write(buffer, to: &file)
+        }
+      } catch let error as SnapshotError where error.code == .notFound {
+        throw SnapshotError(
+          .notFound,
+          "no snapshot named \(quoted(name)) in s3://\(configuration.bucket)/\(configuration.keyPrefix): see `etcd-snapshot ls --s3`")
+      }
+      let digest = sink.finish()
+      if let record {
+        guard record.size == head.size, record.sha256 == digest.sha256 else {
+          throw SnapshotError(
+            .corrupt,
+            "s3://\(configuration.bucket)/\(key) does not match its metadata record (size \(head.size) vs \(record.size), sha256 \(digest.sha256) vs \(record.sha256)): the object was changed or damaged; nothing was restored from it"
+          )
+        }
+      } else if let problem = digest.trailerProblem {
+        throw SnapshotError(
+          .corrupt, "s3://\(configuration.bucket)/\(key) has no metadata record and fails etcd's checksum: \(problem)")
+      }
+      try file.publish()
+      return record
+    } catch {
+      file.abort()
+      throw error
+    }
+  }
+}
+
+/// Hashes and checks a download as it is written.
+final class DownloadSink: @unchecked Sendable {
+  private var sha = SHA256()
+  private var trailer = SnapshotTrailerVerifier()
+
+  func write(_ buffer: ByteBuffer, to file: inout AtomicFile) throws {
+    try buffer.withUnsafeReadableBytes { raw in
+      sha.update(bufferPointer: raw)
+      trailer.update(raw)
+      try file.write(raw)
+    }
+  }
+
+  func finish() -> (sha256: String, trailerProblem: String?) {
+    (hex(Array(sha.finalize())), trailer.finish().problem)
+  }
+}
