@@ -11,7 +11,8 @@ struct ClusterResetCommand: AsyncParsableCommand {
       For a plain etcd member, what `k3s server --cluster-reset` does: refuses while etcd runs \
       on DATA-DIR (bbolt's lock on member/snap/db); moves DATA-DIR to DATA-DIR-old-UNIXTIME \
       (never deletes it); writes a single-member data dir restored from --restore-path, or, \
-      without it, from the member's own database (all peers forgotten, data kept). The member \
+      without it, from the member's own database (all peers forgotten, data kept); with --s3, \
+      --restore-path names an object in the bucket, downloaded and checked first. The member \
       name and peer URLs default to what the old data dir records. A marker file stops an \
       accidental second run. Prints how to start etcd now and, for a former cluster, what to \
       do on the other members.
@@ -46,20 +47,38 @@ struct ClusterResetCommand: AsyncParsableCommand {
     name: [.customLong("dir"), .customLong("etcd-snapshot-dir")], help: ArgumentHelp("Where to look up --restore-path by name.", valueName: "dir"))
   var snapshotDir: String?
 
+  @OptionGroup var s3: S3Options
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
     try await runReporting(debug: global.debug) {
       let env = ProcessInfo.processInfo.environment
-      var snapshotPath: String?
+      let (s3Config, problems) = s3.configuration(environment: env)
+      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      if s3Config != nil && restorePath == nil {
+        throw SnapshotError(
+          .invalidConfiguration, "--s3 needs --restore-path NAME: the name of the snapshot in the bucket (see `etcd-snapshot ls --s3`)")
+      }
+      let dataDir = self.dataDir
+      let name = self.name
+      let peerURLs = initialAdvertisePeerURLs
+      let token = initialClusterToken
+      let reset: @Sendable (String?) throws -> ClusterResetResult = { snapshotPath in
+        try ClusterReset.run(
+          ClusterResetOptions(
+            dataDir: dataDir, restorePath: snapshotPath, name: name, initialAdvertisePeerURLs: peerURLs,
+            initialClusterToken: token, now: Int64(Date().timeIntervalSince1970)))
+      }
+      let result: ClusterResetResult
       if let restorePath {
         let storage = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, environment: env)
-        snapshotPath = try SnapshotReference.resolve(restorePath, in: storage).path
+        result = try await SnapshotReference.withLocalFile(restorePath, in: storage, s3: s3Config, logger: makeLogger(debug: global.debug)) {
+          path, _ in try reset(path)
+        }
+      } else {
+        result = try reset(nil)
       }
-      let result = try ClusterReset.run(
-        ClusterResetOptions(
-          dataDir: dataDir, restorePath: snapshotPath, name: name, initialAdvertisePeerURLs: initialAdvertisePeerURLs,
-          initialClusterToken: initialClusterToken, now: Int64(Date().timeIntervalSince1970)))
       let hash = result.restore.hashVerified ? ", SHA-256 verified" : ""
       print(
         "cluster reset of \(dataDir) from \(result.source): member \(result.name) (\(result.peerURLs.joined(separator: ","))), revision \(result.restore.revision)\(hash); the old data dir is kept at \(result.oldDataDir)"

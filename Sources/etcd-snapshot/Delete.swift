@@ -8,7 +8,8 @@ struct Delete: AsyncParsableCommand {
     abstract: "Delete snapshots by name, with their metadata records.",
     discussion: """
       Every name is checked first; if any is unknown or is not a plain name (contains `/` or \
-      `..`), nothing is deleted.
+      `..`), nothing is deleted. With --s3 a name is deleted from the bucket folder (object \
+      and .metadata sidecar) and from the local directory, wherever it is.
 
       Example:
         etcd-snapshot delete --dir /var/backups/etcd on-demand-node1-1700000000
@@ -17,6 +18,8 @@ struct Delete: AsyncParsableCommand {
 
   @OptionGroup var directory: DirectoryOptions
 
+  @OptionGroup var s3: S3Options
+
   @Argument(help: ArgumentHelp("Snapshot names as `ls` prints them.", valueName: "name"))
   var names: [String] = []
 
@@ -24,8 +27,11 @@ struct Delete: AsyncParsableCommand {
 
   func run() async throws {
     try await runReporting(debug: global.debug) {
-      let catalog = Catalog(storage: directory.configuration(environment: ProcessInfo.processInfo.environment))
-      for name in try catalog.delete(names: names) { print("deleted \(name)") }
+      let env = ProcessInfo.processInfo.environment
+      let (s3Config, problems) = s3.configuration(environment: env)
+      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let catalog = Catalog(storage: directory.configuration(environment: env), s3: s3Config, logger: makeLogger(debug: global.debug))
+      for name in try await catalog.delete(names: names) { print("deleted \(name)") }
     }
   }
 }
@@ -36,7 +42,8 @@ struct Prune: AsyncParsableCommand {
     discussion: """
       As `k3s etcd-snapshot prune`: only snapshots named PREFIX-NODE-UNIXTIME with the given \
       --name prefix are counted, separately for each node; the newest --snapshot-retention of \
-      each node are kept. Files with other names are never pruned.
+      each node are kept. Files with other names are never pruned. With --s3 the bucket \
+      folder is pruned too, keeping --s3-retention per node there.
 
       Example:
         etcd-snapshot prune --dir /var/backups/etcd --name nightly \\
@@ -57,23 +64,36 @@ struct Prune: AsyncParsableCommand {
   @Flag(name: .customLong("dry-run"), help: "Print what would be deleted; delete nothing.")
   var dryRun = false
 
+  @OptionGroup var s3: S3Options
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
     try await runReporting(debug: global.debug) {
-      var config = PruneConfiguration(storage: directory.configuration(environment: ProcessInfo.processInfo.environment))
+      let env = ProcessInfo.processInfo.environment
+      let (s3Config, problems) = s3.configuration(environment: env)
+      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      var config = PruneConfiguration(storage: directory.configuration(environment: env))
       config.retention = retention
       config.namePrefix = name
       config.dryRun = dryRun
-      let result = try Catalog(storage: config.storage).prune(config)
-      if result.plan.delete.isEmpty {
-        print("nothing to prune: \(result.plan.keep.count) snapshot(s) with prefix \(quoted(name)) kept (retention \(retention) per node)")
-        return
+      config.s3 = s3Config
+      let result = try await Catalog(storage: config.storage, s3: s3Config, logger: makeLogger(debug: global.debug)).prune(config)
+      report(result.plan, where: config.storage.snapshotDirectory, retention: retention)
+      if let plan = result.s3Plan, let s3Config {
+        report(plan, where: "s3://\(s3Config.bucket)/\(s3Config.keyPrefix)", retention: s3Config.retention)
       }
-      for item in result.plan.delete {
-        print(dryRun ? "would delete \(item.name)" : "deleted \(item.name)")
-      }
-      print("kept \(result.plan.keep.count) snapshot(s) with prefix \(quoted(name)) (retention \(retention) per node)")
     }
+  }
+
+  private func report(_ plan: RetentionPlan, where location: String, retention: Int) {
+    if plan.delete.isEmpty {
+      print("\(location): nothing to prune: \(plan.keep.count) snapshot(s) with prefix \(quoted(name)) kept (retention \(retention) per node)")
+      return
+    }
+    for item in plan.delete {
+      print(dryRun ? "would delete \(item.name) (\(location))" : "deleted \(item.name) (\(location))")
+    }
+    print("\(location): kept \(plan.keep.count) snapshot(s) with prefix \(quoted(name)) (retention \(retention) per node)")
   }
 }

@@ -12,17 +12,20 @@ struct List: AsyncParsableCommand {
     commandName: "ls",
     abstract: "List snapshots, newest first.",
     discussion: """
-      Shows every snapshot in the directory: name, node, creation time, size, store revision, \
+      Shows every snapshot in the directory (and with --s3 in the bucket folder): name, node, creation time, size, store revision, \
       whether etcd's checksum was verified when it was saved, and where it is. Files copied in \
       by hand or made by etcdctl are listed too, with what the file itself says.
 
       Example:
         etcd-snapshot ls --dir /var/backups/etcd -o json
+        etcd-snapshot ls --s3 --s3-bucket backups --s3-folder etcd/prod
       """,
     aliases: ["list", "l"]
   )
 
   @OptionGroup var directory: DirectoryOptions
+
+  @OptionGroup var s3: S3Options
 
   @Option(name: [.short, .customLong("output")], help: "Output format: table or json.")
   var output: OutputFormat = .table
@@ -31,8 +34,11 @@ struct List: AsyncParsableCommand {
 
   func run() async throws {
     try await runReporting(debug: global.debug) {
-      let catalog = Catalog(storage: directory.configuration(environment: ProcessInfo.processInfo.environment))
-      let entries = try catalog.list()
+      let env = ProcessInfo.processInfo.environment
+      let (s3Config, problems) = s3.configuration(environment: env)
+      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let catalog = Catalog(storage: directory.configuration(environment: env), s3: s3Config, logger: makeLogger(debug: global.debug))
+      let entries = try await catalog.list()
       switch output {
       case .json:
         let encoder = JSONEncoder()
@@ -45,7 +51,7 @@ struct List: AsyncParsableCommand {
           rows.append([
             e.fileName, e.name?.node ?? "-", rfc3339(timestamp: e.timestamp), humanBytes(e.size),
             e.revision.map(String.init) ?? "-", e.problem != nil ? "PROBLEM" : (e.verified ? "yes" : "no"),
-            "file://" + e.location.address,
+            e.location.url,
           ])
         }
         print(table(rows))
@@ -88,7 +94,7 @@ struct ListedSnapshot: Encodable {
     verified = e.verified
     location = e.location.kind
     path = e.location.address
-    url = "file://" + e.location.address
+    url = e.location.url
     sha256 = e.metadata?.sha256
     etcdVersion = e.metadata?.etcdVersion
     clusterID = e.metadata?.clusterID

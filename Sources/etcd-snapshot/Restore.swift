@@ -61,47 +61,56 @@ struct Restore: AsyncParsableCommand {
   @Option(name: [.customLong("dir"), .customLong("etcd-snapshot-dir")], help: ArgumentHelp("Where to look up SNAPSHOT by name.", valueName: "dir"))
   var snapshotDir: String?
 
+  @OptionGroup var s3: S3Options
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
     try await runReporting(debug: global.debug) {
       let env = ProcessInfo.processInfo.environment
       let storage = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, environment: env)
-      let (path, metadata) = try SnapshotReference.resolve(snapshot, in: storage)
-      var bump: UInt64 = 0
-      switch bumpRevision {
-      case nil: break
-      case "auto"?:
-        let choice = try RestoreSnapshot.autoBump(path: path, metadata: metadata, now: Int64(Date().timeIntervalSince1970))
-        bump = choice.bump
-        note("etcd-snapshot: --bump-revision auto chose \(choice.bump): \(choice.reason)")
-      case let text?:
-        guard let n = UInt64(text) else {
-          throw SnapshotError(.invalidConfiguration, "--bump-revision \(quoted(text)) is not a number or `auto` (e.g. 1000000000)")
-        }
-        bump = n
+      let (s3Config, problems) = s3.configuration(environment: env)
+      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: makeLogger(debug: global.debug)) {
+        path, metadata in try restore(path: path, metadata: metadata, from: s3Config.map { $0.address(of: snapshot) } ?? path)
       }
-      var options = RestoreOptions()
-      options.name = name
-      options.initialCluster = initialCluster
-      options.initialClusterToken = initialClusterToken
-      options.initialAdvertisePeerURLs = initialAdvertisePeerURLs
-      options.dataDir = dataDir
-      options.walDir = walDir
-      options.skipHashCheck = skipHashCheck
-      options.bumpRevision = bump
-      options.markCompacted = markCompacted
-      let result = try RestoreSnapshot.run(path: path, options: options)
-      print(result.dataDir)
-      let hash = result.hashVerified ? "SHA-256 verified" : "SHA-256 not checked"
-      print(
-        "restored \(path): revision \(result.revision), member \(result.member.idHex) (\(result.member.name)) of cluster \(String(result.clusterID, radix: 16)) with \(result.members.count) member(s), \(hash)"
-      )
-      var start = "etcd --name \(result.member.name) --data-dir \(result.dataDir)"
-      if walDir != nil { start += " --wal-dir \(result.walDir)" }
-      start += " --initial-advertise-peer-urls \(result.member.peerURLs.joined(separator: ","))"
-      start += " --initial-cluster \(initialCluster) --listen-peer-urls ... --listen-client-urls ... --advertise-client-urls ..."
-      note("etcd-snapshot: start etcd on it with the same membership, e.g.:\n  \(start)")
     }
+  }
+
+  private func restore(path: String, metadata: SnapshotMetadata?, from source: String) throws {
+    var bump: UInt64 = 0
+    switch bumpRevision {
+    case nil: break
+    case "auto"?:
+      let choice = try RestoreSnapshot.autoBump(path: path, metadata: metadata, now: Int64(Date().timeIntervalSince1970))
+      bump = choice.bump
+      note("etcd-snapshot: --bump-revision auto chose \(choice.bump): \(choice.reason)")
+    case let text?:
+      guard let n = UInt64(text) else {
+        throw SnapshotError(.invalidConfiguration, "--bump-revision \(quoted(text)) is not a number or `auto` (e.g. 1000000000)")
+      }
+      bump = n
+    }
+    var options = RestoreOptions()
+    options.name = name
+    options.initialCluster = initialCluster
+    options.initialClusterToken = initialClusterToken
+    options.initialAdvertisePeerURLs = initialAdvertisePeerURLs
+    options.dataDir = dataDir
+    options.walDir = walDir
+    options.skipHashCheck = skipHashCheck
+    options.bumpRevision = bump
+    options.markCompacted = markCompacted
+    let result = try RestoreSnapshot.run(path: path, options: options)
+    print(result.dataDir)
+    let hash = result.hashVerified ? "SHA-256 verified" : "SHA-256 not checked"
+    print(
+      "restored \(source): revision \(result.revision), member \(result.member.idHex) (\(result.member.name)) of cluster \(String(result.clusterID, radix: 16)) with \(result.members.count) member(s), \(hash)"
+    )
+    var start = "etcd --name \(result.member.name) --data-dir \(result.dataDir)"
+    if walDir != nil { start += " --wal-dir \(result.walDir)" }
+    start += " --initial-advertise-peer-urls \(result.member.peerURLs.joined(separator: ","))"
+    start += " --initial-cluster \(initialCluster) --listen-peer-urls ... --listen-client-urls ... --advertise-client-urls ..."
+    note("etcd-snapshot: start etcd on it with the same membership, e.g.:\n  \(start)")
   }
 }

@@ -14,10 +14,17 @@ struct Save: AsyncParsableCommand {
       trailer, fsynced and renamed; a metadata record goes to DIR/.metadata/. Files are 0600, \
       directories 0700. Nothing is left behind when anything fails.
 
+      With --s3 the snapshot is also uploaded while it is taken (a multipart upload read back \
+      from the local file); the object appears only after the local copy is verified, with a \
+      .metadata/NAME sidecar. If the upload fails it is aborted, the local snapshot is kept \
+      (its record says it was not uploaded) and the exit status is non-zero.
+
       Example:
         etcd-snapshot save --endpoints https://10.0.0.1:2379 \\
           --cacert ca.pem --cert client.pem --key client-key.pem \\
           --dir /var/backups/etcd --name nightly
+        AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… etcd-snapshot save \\
+          --s3 --s3-bucket backups --s3-folder etcd/prod --s3-region eu-central-1
       """
   )
 
@@ -29,6 +36,8 @@ struct Save: AsyncParsableCommand {
 
   @Option(name: .customLong("node-name"), help: ArgumentHelp("Node name in the snapshot name (default: the host name).", valueName: "node"))
   var nodeName: String?
+
+  @OptionGroup var s3: S3Options
 
   @OptionGroup var global: GlobalOptions
 
@@ -42,7 +51,9 @@ struct Save: AsyncParsableCommand {
     var config = SaveConfiguration(
       connection: conn, storage: directory.configuration(environment: env), nodeName: nodeName ?? hostName())
     config.namePrefix = name
-    let problems = flagProblems + config.problems()
+    let (s3Config, s3Problems) = s3.configuration(environment: env)
+    config.s3 = s3Config
+    let problems = flagProblems + s3Problems + config.problems()
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
     let save = SaveSnapshot(configuration: config, logger: makeLogger(debug: global.debug))
     let draw: @Sendable (SaveProgress) -> Void = { drawProgress($0) }
@@ -61,6 +72,9 @@ struct Save: AsyncParsableCommand {
     print(
       "saved \(m.name): \(humanBytes(m.size)), revision \(m.revision), etcd \(m.etcdVersion), member \(m.memberID) of cluster \(m.clusterID), sha256 verified, \(String(format: "%.2f", secs))s\(rate)"
     )
+    if let upload = result.upload {
+      print("uploaded \(upload.address) (\(upload.parts) part\(upload.parts == 1 ? "" : "s"), size checked)")
+    }
   }
 
   private static func describe(_ url: String, _ status: MemberStatus) -> String {

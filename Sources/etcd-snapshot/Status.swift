@@ -27,13 +27,19 @@ struct Status: AsyncParsableCommand {
   @Argument(help: ArgumentHelp("A snapshot path, or a name that `ls` prints.", valueName: "snapshot"))
   var snapshot: String
 
+  @OptionGroup var s3: S3Options
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
     try await runReporting(debug: global.debug) {
-      let storage = directory.configuration(environment: ProcessInfo.processInfo.environment)
-      let (path, metadata) = try SnapshotReference.resolve(snapshot, in: storage)
-      let report = try ReadSnapshotStatus.run(path: path, metadata: metadata)
+      let env = ProcessInfo.processInfo.environment
+      let storage = directory.configuration(environment: env)
+      let (s3Config, problems) = s3.configuration(environment: env)
+      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let report = try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: makeLogger(debug: global.debug)) {
+        path, metadata in try ReadSnapshotStatus.run(path: path, metadata: metadata)
+      }
       let f = report.figures
       switch output {
       case .json:

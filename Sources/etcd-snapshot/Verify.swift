@@ -29,6 +29,8 @@ struct Verify: AsyncParsableCommand {
   @Argument(help: ArgumentHelp("Snapshot paths or names.", valueName: "snapshot"))
   var snapshots: [String] = []
 
+  @OptionGroup var s3: S3Options
+
   @OptionGroup var global: GlobalOptions
 
   func validate() throws {
@@ -38,22 +40,49 @@ struct Verify: AsyncParsableCommand {
 
   func run() async throws {
     try await runReporting(debug: global.debug) {
-      let storage = directory.configuration(environment: ProcessInfo.processInfo.environment)
-      var targets: [(label: String, path: String, metadata: SnapshotMetadata?)] = []
+      let env = ProcessInfo.processInfo.environment
+      let storage = directory.configuration(environment: env)
+      let (s3Config, problems) = s3.configuration(environment: env)
+      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let logger = makeLogger(debug: global.debug)
+      // (label, name or path, metadata, in S3)
+      var targets: [(label: String, argument: String, metadata: SnapshotMetadata?, remote: Bool)] = []
       if all {
-        for entry in try Catalog(storage: storage).list() {
-          targets.append((entry.fileName, entry.location.address, entry.metadata))
+        for entry in try await Catalog(storage: storage, s3: s3Config, logger: logger).list() {
+          switch entry.location {
+          case .local(let path): targets.append((entry.fileName, path, entry.metadata, false))
+          case .s3: targets.append((entry.location.url, entry.fileName, entry.metadata, true))
+          }
         }
-        if targets.isEmpty { print("no snapshots in \(storage.snapshotDirectory)") }
+        if targets.isEmpty {
+          print("no snapshots in \(storage.snapshotDirectory)" + (s3Config.map { " or s3://\($0.bucket)/\($0.keyPrefix)" } ?? ""))
+        }
       } else {
         for argument in snapshots {
-          let (path, metadata) = try SnapshotReference.resolve(argument, in: storage)
-          targets.append((argument, path, metadata))
+          if s3Config != nil {
+            targets.append((argument, argument, nil, true))
+          } else {
+            let (path, metadata) = try SnapshotReference.resolve(argument, in: storage)
+            targets.append((argument, path, metadata, false))
+          }
         }
       }
       var failed = 0
       for target in targets {
-        let report = try VerifySnapshot.run(path: target.path, metadata: target.metadata)
+        let report: VerifyReport
+        if target.remote {
+          do {
+            report = try await SnapshotReference.withLocalFile(target.argument, in: storage, s3: s3Config, logger: logger) {
+              path, metadata in try VerifySnapshot.run(path: path, metadata: metadata)
+            }
+          } catch let error as SnapshotError where error.code == .corrupt {
+            failed += 1
+            print("\(target.label): FAILED: \(error.message)")
+            continue
+          }
+        } else {
+          report = try VerifySnapshot.run(path: target.argument, metadata: target.metadata)
+        }
         if let problem = report.problem {
           failed += 1
           print("\(target.label): FAILED: \(problem)")

@@ -3,59 +3,129 @@ import Logging
 import SnapshotCore
 import SnapshotStorage
 
-/// `ls`, `delete` and `prune` over the snapshot locations (the local directory today).
+/// `ls`, `delete` and `prune` over the snapshot locations: the local directory, and an S3
+/// bucket folder with `--s3`.
 package struct Catalog: Sendable {
-  /// Where the snapshots are.
+  /// Where the local snapshots are.
   package var storage: SnapshotDirectoryConfiguration
+  /// The S3 location, with `--s3`.
+  package var s3: S3Configuration?
+  /// Log of S3 retries.
+  package var logger: Logger
 
-  /// A catalog over the configured directory.
-  package init(storage: SnapshotDirectoryConfiguration) {
+  /// A catalog over the configured directory (and bucket).
+  package init(storage: SnapshotDirectoryConfiguration, s3: S3Configuration? = nil, logger: Logger = Logger(label: "etcd-snapshot")) {
     self.storage = storage
+    self.s3 = s3
+    self.logger = logger
   }
 
   var local: LocalSnapshotStore {
     LocalSnapshotStore(directory: storage.snapshotDirectory, inspect: FileInspection.inspect)
   }
 
-  /// Every snapshot, newest first.
-  package func list(preferredPrefixes: [String] = []) throws(SnapshotError) -> [SnapshotEntry] {
-    try local.list(preferredPrefixes: preferredPrefixes)
+  /// Runs `body` with the S3 store, or with nil when there is no `--s3`.
+  func withS3<T: Sendable>(_ body: (S3SnapshotStore?) async throws -> T) async throws(SnapshotError) -> T {
+    do {
+      guard let s3 else { return try await body(nil) }
+      return try await S3Client.with(s3, logger: logger) { client in try await body(S3SnapshotStore(client: client)) }
+    } catch let error as SnapshotError {
+      throw error
+    } catch {
+      throw SnapshotError(.internal, "\(error)")
+    }
   }
 
-  /// Deletes the named snapshots; nothing is deleted if any name is unknown or not a name.
-  package func delete(names: [String]) throws(SnapshotError) -> [String] {
+  /// Every snapshot, local and (with `--s3`) in S3, newest first.
+  package func list(preferredPrefixes: [String] = []) async throws(SnapshotError) -> [SnapshotEntry] {
+    let local = try self.local.list(preferredPrefixes: preferredPrefixes)
+    let remote = try await withS3 { store in try await store?.list(preferredPrefixes: preferredPrefixes) ?? [] }
+    return (local + remote).sorted(by: SnapshotEntry.newestFirst)
+  }
+
+  /// Deletes the named snapshots wherever they are (local, and S3 with `--s3`); nothing is
+  /// deleted if any name is unknown everywhere or is not a name.
+  package func delete(names: [String]) async throws(SnapshotError) -> [String] {
     guard !names.isEmpty else {
       throw SnapshotError(.invalidConfiguration, "give the names of the snapshots to delete (see `etcd-snapshot ls`)")
     }
-    return try local.delete(names: names)
+    guard s3 != nil else { return try local.delete(names: names) }
+    let localNames = Set(try local.list().map(\.fileName))
+    let s3Location = s3.map { "s3://\($0.bucket)/\($0.keyPrefix)" } ?? ""
+    return try await withS3 { store in
+      guard let store else { return [] }
+      let remoteNames = Set(try await store.list().map(\.fileName))
+      var problems: [String] = []
+      for name in names {
+        if let p = LocalSnapshotStore.nameProblem(name) {
+          problems.append(p)
+        } else if !localNames.contains(name) && !remoteNames.contains(name) {
+          problems.append(
+            "no snapshot named \(quoted(name)) in \(storage.snapshotDirectory) or \(s3Location): see `etcd-snapshot ls --s3`")
+        }
+      }
+      guard problems.isEmpty else {
+        var error = SnapshotError.invalid(problems)
+        error.code = problems.allSatisfy({ $0.hasPrefix("no snapshot") }) ? .notFound : .invalidConfiguration
+        error.message += "\nnothing was deleted"
+        throw error
+      }
+      var deleted: [String] = []
+      let remote = names.filter { remoteNames.contains($0) }
+      for name in try await store.delete(names: remote) { deleted.append("\(name) (\(s3Location))") }
+      let here = names.filter { localNames.contains($0) }
+      if !here.isEmpty {
+        for name in try local.delete(names: here) { deleted.append("\(name) (\(storage.snapshotDirectory))") }
+      }
+      return deleted
+    }
   }
 
   /// Keeps the newest `retention` snapshots per node among those named `<prefix>-…`, as k3s's
-  /// `etcd-snapshot prune` does; files not named like k3s snapshots are never pruned.
-  package func prune(_ configuration: PruneConfiguration) throws(SnapshotError) -> PruneResult {
+  /// `etcd-snapshot prune` does, locally; and with `--s3` the newest `s3.retention` per node in
+  /// the bucket. Files not named like k3s snapshots are never pruned.
+  package func prune(_ configuration: PruneConfiguration) async throws(SnapshotError) -> PruneResult {
     let problems = configuration.problems()
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
     let entries = try local.list(preferredPrefixes: [configuration.namePrefix])
+    let plan = Self.plan(entries, prefix: configuration.namePrefix, keep: configuration.retention)
+    var result = PruneResult(plan: plan, deleted: [], dryRun: configuration.dryRun)
+    if !configuration.dryRun && !plan.delete.isEmpty {
+      result.deleted = try local.delete(names: plan.delete.map(\.name))
+    }
+    guard let s3 = configuration.s3 else { return result }
+    let prefix = configuration.namePrefix
+    let dryRun = configuration.dryRun
+    let remote = try await withS3 { store -> (RetentionPlan, [String]) in
+      guard let store else { return (RetentionPlan(keep: [], delete: []), []) }
+      let plan = Self.plan(try await store.list(preferredPrefixes: [prefix]), prefix: prefix, keep: s3.retention)
+      if dryRun || plan.delete.isEmpty { return (plan, []) }
+      return (plan, try await store.delete(names: plan.delete.map(\.name)))
+    }
+    result.s3Plan = remote.0
+    result.s3Deleted = remote.1
+    return result
+  }
+
+  static func plan(_ entries: [SnapshotEntry], prefix: String, keep: Int) -> RetentionPlan {
     let items = entries.compactMap { entry -> RetentionItem? in
-      guard let name = entry.name, name.prefix == configuration.namePrefix else { return nil }
+      guard let name = entry.name, name.prefix == prefix else { return nil }
       return entry.retentionItem
     }
-    let plan = RetentionPlan.make(items, keep: configuration.retention)
-    let names = plan.delete.map(\.name)
-    if configuration.dryRun || names.isEmpty {
-      return PruneResult(plan: plan, deleted: [], dryRun: configuration.dryRun)
-    }
-    let deleted = try local.delete(names: names)
-    return PruneResult(plan: plan, deleted: deleted, dryRun: false)
+    return RetentionPlan.make(items, keep: keep)
   }
 }
 
 /// What `prune` decided and did.
 package struct PruneResult: Sendable {
-  /// The retention plan.
+  /// The local retention plan.
   package var plan: RetentionPlan
-  /// Names actually deleted (empty on a dry run).
+  /// Local names actually deleted (empty on a dry run).
   package var deleted: [String]
   /// True when nothing was deleted on purpose.
   package var dryRun: Bool
+  /// The S3 retention plan, with `--s3`.
+  package var s3Plan: RetentionPlan?
+  /// S3 names actually deleted.
+  package var s3Deleted: [String] = []
 }

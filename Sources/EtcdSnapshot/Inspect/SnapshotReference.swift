@@ -1,5 +1,11 @@
+import Foundation
+import Logging
 import SnapshotCore
 import SnapshotStorage
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// A snapshot named on the command line: a path, or a name that `ls` prints.
 package enum SnapshotReference {
@@ -34,5 +40,47 @@ package enum SnapshotReference {
   private static func metadata(_ lookup: LocalSnapshotStore.MetadataLookup) -> SnapshotMetadata? {
     if case .found(let m) = lookup { return m }
     return nil
+  }
+}
+
+extension SnapshotReference {
+  /// Runs `body` with a local file for `argument`: with `s3`, the named object is first
+  /// downloaded into a private folder of the snapshot directory, its SHA-256 checked against
+  /// the sidecar record (or etcd's trailer) while it streams, and removed after `body`.
+  /// Without `s3`, as `resolve`.
+  package static func withLocalFile<T: Sendable>(
+    _ argument: String, in storage: SnapshotDirectoryConfiguration, s3: S3Configuration?, logger: Logger,
+    _ body: (_ path: String, _ metadata: SnapshotMetadata?) async throws -> T
+  ) async throws(SnapshotError) -> T {
+    guard let s3 else {
+      let (path, metadata) = try resolve(argument, in: storage)
+      do { return try await body(path, metadata) } catch { throw SnapshotError.wrapping(error) }
+    }
+    let store = LocalSnapshotStore(directory: storage.snapshotDirectory)
+    try store.prepare()
+    let folder = storage.snapshotDirectory + "/.download-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    guard mkdir(folder, 0o700) == 0 else {
+      let code = errno
+      throw SnapshotError.posix(code, call: "mkdir", path: folder, what: "the download folder")
+    }
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    do {
+      return try await S3Client.with(s3, logger: logger) { client in
+        let path = folder + "/" + argument
+        let record = try await S3SnapshotStore(client: client).download(name: argument, to: path)
+        return try await body(path, record)
+      }
+    } catch {
+      throw SnapshotError.wrapping(error)
+    }
+  }
+}
+
+extension SnapshotError {
+  /// `error` itself when it is a `SnapshotError`, else an internal error naming it.
+  package static func wrapping(_ error: any Error) -> SnapshotError {
+    if let e = error as? SnapshotError { return e }
+    if error is CancellationError { return SnapshotError(.cancelled, "stopped on request") }
+    return SnapshotError(.internal, "\(error)")
   }
 }

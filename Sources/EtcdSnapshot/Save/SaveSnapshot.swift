@@ -27,6 +27,8 @@ package struct SaveResult: Sendable {
   package var endpoint: String
   /// Time spent streaming and writing.
   package var duration: Duration
+  /// The S3 copy, with `--s3`.
+  package var upload: S3UploadResult?
 }
 
 /// `save`: stream a live member's snapshot into a verified, atomically published file.
@@ -63,7 +65,61 @@ package struct SaveSnapshot: Sendable {
     let store = LocalSnapshotStore(directory: configuration.storage.snapshotDirectory)
     try store.prepare()
     if let warning = store.looseModeWarning() { logger.warning("\(warning)") }
+    guard let s3 = configuration.s3 else {
+      return try await saveLocally(store: store, tail: nil, onSkip: onSkip, onMemberChosen: onMemberChosen, onProgress: onProgress)
+    }
+    let logger = self.logger
+    do {
+      return try await S3Client.with(s3, logger: logger) { client in
+        let file = GrowingFile()
+        let uploader = S3SnapshotUploader(client: client, logger: logger)
+        async let uploaded = uploader.upload(from: file)
+        let local: Result<SaveResult, SnapshotError>
+        do {
+          local = .success(
+            try await saveLocally(store: store, tail: file, onSkip: onSkip, onMemberChosen: onMemberChosen, onProgress: onProgress))
+        } catch {
+          let e = SnapshotError.wrapping(error)
+          local = .failure(e)
+          file.finished(.failed(e.message))
+        }
+        let upload = await uploaded
+        return try Self.conclude(local: local.get(), upload: upload, store: store)
+      }
+    } catch let error as SnapshotError {
+      throw error
+    } catch {
+      throw SnapshotError(.internal, "save --s3: \(error)")
+    }
+  }
 
+  /// Records how the upload went in the local metadata record; a failed upload fails the save.
+  private static func conclude(
+    local: SaveResult, upload: Result<S3UploadResult, SnapshotError>, store: LocalSnapshotStore
+  ) throws(SnapshotError) -> SaveResult {
+    var result = local
+    switch upload {
+    case .success(let u):
+      result.upload = u
+      result.metadata.uploadedTo = u.address
+      try store.writeMetadata(result.metadata, replacing: true)
+      return result
+    case .failure(let e):
+      result.metadata.uploadError = e.message
+      try? store.writeMetadata(result.metadata, replacing: true)
+      var error = e
+      error.message =
+        "the snapshot was saved and verified at \(local.path), but the upload to S3 failed and was rolled back: \(e.message)"
+      throw error
+    }
+  }
+
+  private func saveLocally(
+    store: LocalSnapshotStore, tail: GrowingFile?,
+    onSkip: @escaping @Sendable (String) -> Void,
+    onMemberChosen: @escaping @Sendable (String, MemberStatus) -> Void,
+    onProgress: (@Sendable (SaveProgress) -> Void)?
+  ) async throws(SnapshotError) -> SaveResult {
     let connector = EtcdConnector(configuration: configuration.connection, logger: logger)
     let prefix = configuration.namePrefix
     let node = configuration.nodeName
@@ -73,8 +129,15 @@ package struct SaveSnapshot: Sendable {
       onMemberChosen(member.url, member.status)
       let name = SnapshotName(prefix: prefix, node: node, timestamp: now())
       let start = ContinuousClock.now
+      let objectMetadata = [
+        "etcd-snapshot-node-name": node, "etcd-snapshot-cluster-id": String(member.status.clusterID, radix: 16),
+        "etcd-snapshot-member-id": String(member.status.memberID, radix: 16), "etcd-snapshot-etcd-version": member.status.version,
+      ]
       let streamed = try await member.snapshot { chunks in
-        try await Self.stream(chunks, into: store, name: name, start: start, onProgress: onProgress) {
+        try await Self.stream(
+          chunks, into: store, name: name, start: start, onProgress: onProgress,
+          tail: tail.map { ($0, objectMetadata) }
+        ) {
           check, partPath in
           // The revision inside the file, which may be newer than the pre-flight Status said.
           let revision = FileInspection.inspect(partPath).revision ?? member.status.revision
@@ -94,7 +157,7 @@ package struct SaveSnapshot: Sendable {
   /// The pipeline: chunks -> trailer verifier -> `.part` file; then record, then publish.
   private static func stream(
     _ chunks: SnapshotChunks, into store: LocalSnapshotStore, name: SnapshotName, start: ContinuousClock.Instant,
-    onProgress: (@Sendable (SaveProgress) -> Void)?,
+    onProgress: (@Sendable (SaveProgress) -> Void)?, tail: (GrowingFile, [String: String])?,
     describe: (SnapshotTrailerCheck, String) -> SnapshotMetadata
   ) async throws -> SnapshotMetadata {
     var file = try store.create(name: name.fileName)
@@ -105,11 +168,16 @@ package struct SaveSnapshot: Sendable {
       for try await chunk in chunks {
         if expectedTotal == nil {
           expectedTotal = Int64(chunk.remainingBytes) + Int64(chunk.blob.count)
+          if let (growing, objectMetadata) = tail {
+            growing.started(
+              name: name.fileName, path: file.partPath, expectedSize: expectedTotal.map { $0 + 32 }, objectMetadata: objectMetadata)
+          }
         }
         try chunk.blob.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in
           verifier.update(raw)
           try file.write(raw)
         }
+        tail?.0.advanced(to: verifier.byteCount)
         if let onProgress {
           let t = ContinuousClock.now
           if t - lastReport >= .milliseconds(100) {
@@ -137,9 +205,12 @@ package struct SaveSnapshot: Sendable {
         store.removeMetadata(name: name.fileName)
         throw error
       }
+      // Only a published, verified local snapshot lets the upload complete.
+      tail?.0.finished(.succeeded(metadata))
       return metadata
     } catch {
       file.abort()
+      tail?.0.finished(.failed("\(error)"))
       throw error
     }
   }

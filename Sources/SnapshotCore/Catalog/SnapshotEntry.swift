@@ -2,18 +2,30 @@
 package enum SnapshotLocation: Sendable, Equatable, Codable {
   /// A file on this machine.
   case local(path: String)
+  /// An object in an S3-compatible bucket.
+  case s3(bucket: String, key: String)
 
-  /// Short word for tables and JSON: `local` (and later `s3`).
+  /// Short word for tables and JSON: `local` or `s3`.
   package var kind: String {
     switch self {
     case .local: "local"
+    case .s3: "s3"
     }
   }
 
-  /// The path or URL.
+  /// The path, or the object's key.
   package var address: String {
     switch self {
     case .local(let path): path
+    case .s3(_, let key): key
+    }
+  }
+
+  /// `file:///path` or `s3://bucket/key`.
+  package var url: String {
+    switch self {
+    case .local(let path): "file://" + path
+    case .s3(let bucket, let key): "s3://\(bucket)/\(key)"
     }
   }
 }

@@ -36,6 +36,10 @@ package struct SnapshotMetadata: Codable, Sendable, Equatable {
   package var toolVersion: String
   /// True when etcd's SHA-256 trailer was checked while saving.
   package var verified: Bool
+  /// `s3://bucket/key` of the uploaded copy (local records of `save --s3`), if the upload succeeded.
+  package var uploadedTo: String?
+  /// Why the upload of `save --s3` failed; the local snapshot is complete and verified.
+  package var uploadError: String?
 
   /// Makes a record.
   package init(

@@ -46,6 +46,8 @@ package struct SaveConfiguration: Sendable, Codable {
   package var namePrefix: String = "on-demand"
   /// Node name (`--node-name`), default the host name.
   package var nodeName: String
+  /// Also upload to S3 while saving (`--s3`), when set.
+  package var s3: S3Configuration?
 
   /// Makes a configuration with k3s's defaults.
   package init(connection: ConnectionConfiguration, storage: SnapshotDirectoryConfiguration, nodeName: String) {
@@ -59,6 +61,7 @@ package struct SaveConfiguration: Sendable, Codable {
     var problems = connection.problems() + storage.problems()
     if let p = SnapshotName.problem(with: namePrefix, flag: "--name") { problems.append(p) }
     if let p = SnapshotName.problem(with: nodeName, flag: "--node-name") { problems.append(p) }
+    if let s3 { problems += s3.problems() }
     return problems
   }
 }
@@ -73,6 +76,8 @@ package struct PruneConfiguration: Sendable, Codable {
   package var namePrefix: String = "on-demand"
   /// Print what would be deleted, delete nothing.
   package var dryRun = false
+  /// Also prune S3 (`--s3`), keeping `s3.retention` per node there.
+  package var s3: S3Configuration?
 
   /// Makes a configuration with k3s's defaults.
   package init(storage: SnapshotDirectoryConfiguration) {
@@ -86,6 +91,7 @@ package struct PruneConfiguration: Sendable, Codable {
       problems.append("--snapshot-retention must be at least 1 (got \(retention)): pruning never deletes the newest snapshot")
     }
     if let p = SnapshotName.problem(with: namePrefix, flag: "--name") { problems.append(p) }
+    if let s3 { problems += s3.problems() }
     return problems
   }
 }
