@@ -1,0 +1,175 @@
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// Waits for a child's first stdout line (a JSON object) and decodes it.
+func firstJSONLine<T: Decodable>(_ process: RunningProcess, _ type: T.Type, what: String, timeout: Duration = .seconds(60)) async throws -> T {
+  let deadline = ContinuousClock.now + timeout
+  while ContinuousClock.now < deadline {
+    if let line = process.stdoutSoFar.split(separator: "\n").first, line.hasPrefix("{"), line.hasSuffix("}") {
+      return try JSONDecoder().decode(T.self, from: Data(line.utf8))
+    }
+    if !process.isRunning { throw HarnessError("\(what) exited: \(try process.wait())") }
+    try await Task.sleep(for: .milliseconds(50))
+  }
+  throw HarnessError("\(what) did not start within \(timeout)")
+}
+
+/// moto's S3 server on 127.0.0.1 with SigV4 signatures checked (`scripts/moto-s3.py`), an IAM
+/// key pair that may do everything, and the buckets asked for.
+package final class MotoS3Server: Sendable {
+  struct Started: Decodable {
+    var port: Int
+    var accessKey: String
+    var secretKey: String
+
+    enum CodingKeys: String, CodingKey {
+      case port
+      case accessKey = "access_key"
+      case secretKey = "secret_key"
+    }
+  }
+
+  /// The process.
+  package let process: RunningProcess
+  /// Port on 127.0.0.1.
+  package let port: Int
+  /// Access key ID of the IAM user.
+  package let accessKey: String
+  /// Its secret.
+  package let secretKey: String
+
+  /// Starts the server with `buckets` created.
+  package init(buckets: [String]) async throws {
+    process = try TestProcess.start(
+      "/usr/bin/env", ["python3", repositoryRoot() + "/scripts/moto-s3.py", "--port", "0"] + buckets.flatMap { ["--bucket", $0] })
+    let started = try await firstJSONLine(process, Started.self, what: "moto-s3.py")
+    port = started.port
+    accessKey = started.accessKey
+    secretKey = started.secretKey
+  }
+
+  /// `127.0.0.1:PORT`, for `--s3-endpoint`.
+  package var endpoint: String { "127.0.0.1:\(port)" }
+
+  /// The key pair as AWS_* variables.
+  package var credentialEnvironment: [String: String] {
+    ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey]
+  }
+
+  /// Runs `scripts/s3-oracle.py` (boto3, independent of our client) and returns its JSON output.
+  package func oracle(bucket: String, _ arguments: [String]) throws -> Any {
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in credentialEnvironment { env[k] = v }
+    for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] { env.removeValue(forKey: k) }
+    let out = try TestProcess.check(
+      "/usr/bin/env",
+      ["python3", repositoryRoot() + "/scripts/s3-oracle.py", "--endpoint", "http://\(endpoint)", "--bucket", bucket] + arguments,
+      environment: env, timeout: .seconds(300))
+    return try JSONSerialization.jsonObject(with: Data(out.utf8))
+  }
+
+  /// Keys and sizes of every object under `prefix`.
+  package func objects(bucket: String, prefix: String = "") throws -> [(key: String, size: Int, metadata: [String: String])] {
+    let list = try oracle(bucket: bucket, ["objects", prefix]) as? [[String: Any]] ?? []
+    return list.map { ($0["key"] as? String ?? "", $0["size"] as? Int ?? -1, $0["metadata"] as? [String: String] ?? [:]) }
+  }
+
+  /// Multipart uploads still in progress (orphan parts, if a test ends with any).
+  package func uploadsInProgress(bucket: String) throws -> [String] {
+    let list = try oracle(bucket: bucket, ["uploads"]) as? [[String: Any]] ?? []
+    return list.map { $0["key"] as? String ?? "" }
+  }
+
+  deinit { process.signal(SIGTERM) }
+}
+
+/// `scripts/s3-test-proxy.py`: a reverse proxy (optionally TLS) or forward proxy that
+/// injects faults and records what passed through.
+package final class S3TestProxy: Sendable {
+  struct Started: Decodable {
+    var port: Int
+    var controlPort: Int?
+
+    enum CodingKeys: String, CodingKey {
+      case port
+      case controlPort = "control_port"
+    }
+  }
+
+  /// One request as the proxy saw it.
+  package struct Seen: Decodable, Sendable {
+    /// HTTP method.
+    package var method: String?
+    /// Path.
+    package var path: String?
+    /// Query string.
+    package var query: String?
+    /// HTTP status the client got (nil for a reset or a stall).
+    package var httpStatus: Int?
+    /// The fault applied, if any.
+    package var fault: String?
+    /// Target host:port (forward mode).
+    package var target: String?
+
+    enum CodingKeys: String, CodingKey {
+      case method, path, query, fault, target
+      case httpStatus = "http_status"
+    }
+  }
+
+  /// The stats document.
+  package struct Stats: Decodable, Sendable {
+    /// Requests forwarded or answered.
+    package var requests: [Seen]
+    /// CONNECT targets.
+    package var connects: [String]
+  }
+
+  /// The process.
+  package let process: RunningProcess
+  /// Listening port.
+  package let port: Int
+  /// Plain-HTTP control port.
+  package let controlPort: Int
+
+  /// A reverse proxy to `upstream` (`127.0.0.1:PORT`), speaking TLS with `tls` (cert, key).
+  package init(upstream: String, tls: (cert: String, key: String)? = nil) async throws {
+    var args = ["python3", repositoryRoot() + "/scripts/s3-test-proxy.py", "--listen-port", "0", "--upstream", upstream, "--control-port", "0"]
+    if let tls { args += ["--tls-cert", tls.cert, "--tls-key", tls.key] }
+    process = try TestProcess.start("/usr/bin/env", args)
+    let started = try await firstJSONLine(process, Started.self, what: "s3-test-proxy.py")
+    port = started.port
+    controlPort = started.controlPort ?? started.port
+  }
+
+  /// A forward proxy (absolute-form requests and CONNECT; `*.localhost` resolves to 127.0.0.1).
+  package init(forward: Void) async throws {
+    process = try TestProcess.start(
+      "/usr/bin/env",
+      ["python3", repositoryRoot() + "/scripts/s3-test-proxy.py", "--mode", "forward", "--listen-port", "0", "--control-port", "0"])
+    let started = try await firstJSONLine(process, Started.self, what: "s3-test-proxy.py")
+    port = started.port
+    controlPort = started.controlPort ?? started.port
+  }
+
+  /// `127.0.0.1:PORT`.
+  package var endpoint: String { "127.0.0.1:\(port)" }
+
+  /// Replaces the fault rules (JSON list, see the script).
+  package func setFaults(_ json: String) throws {
+    try TestProcess.check(
+      "/usr/bin/curl",
+      ["-fsS", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json, "http://127.0.0.1:\(controlPort)/__proxy/faults"])
+  }
+
+  /// What passed through so far.
+  package func stats() throws -> Stats {
+    let out = try TestProcess.check("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(controlPort)/__proxy/stats"])
+    return try JSONDecoder().decode(Stats.self, from: Data(out.utf8))
+  }
+
+  deinit { process.signal(SIGTERM) }
+}
