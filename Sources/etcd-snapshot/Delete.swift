@@ -79,21 +79,23 @@ struct Prune: AsyncParsableCommand {
       config.dryRun = dryRun
       config.s3 = s3Config
       let result = try await Catalog(storage: config.storage, s3: s3Config, logger: makeLogger(debug: global.debug)).prune(config)
-      report(result.plan, where: config.storage.snapshotDirectory, retention: retention)
+      report(result.plan, in: nil, retention: retention)
       if let plan = result.s3Plan, let s3Config {
-        report(plan, where: "s3://\(s3Config.bucket)/\(s3Config.keyPrefix)", retention: s3Config.retention)
+        report(plan, in: "s3://\(s3Config.bucket)/\(s3Config.keyPrefix)", retention: s3Config.retention)
       }
     }
   }
 
-  private func report(_ plan: RetentionPlan, where location: String, retention: Int) {
+  /// Local lines read as before `--s3` existed (`would delete NAME`); S3 lines name the bucket.
+  private func report(_ plan: RetentionPlan, in location: String?, retention: Int) {
+    let suffix = location.map { " (\($0))" } ?? ""
     if plan.delete.isEmpty {
-      print("\(location): nothing to prune: \(plan.keep.count) snapshot(s) with prefix \(quoted(name)) kept (retention \(retention) per node)")
+      print("nothing to prune\(suffix): \(plan.keep.count) snapshot(s) with prefix \(quoted(name)) kept (retention \(retention) per node)")
       return
     }
     for item in plan.delete {
-      print(dryRun ? "would delete \(item.name) (\(location))" : "deleted \(item.name) (\(location))")
+      print(dryRun ? "would delete \(item.name)\(suffix)" : "deleted \(item.name)\(suffix)")
     }
-    print("\(location): kept \(plan.keep.count) snapshot(s) with prefix \(quoted(name)) (retention \(retention) per node)")
+    print("kept \(plan.keep.count) snapshot(s) with prefix \(quoted(name))\(suffix) (retention \(retention) per node)")
   }
 }

@@ -87,4 +87,27 @@ struct S3FaultTests {
     try t.expectRolledBack(r)
     #expect(r.stderr.contains("timed out"), "\(r.stderr)")
   }
+
+  @Test("SIGTERM while a part is in flight: exit 130, upload aborted, no object; the finished local snapshot stays")
+  func stoppedDuringUpload() async throws {
+    let t = try await Setup()
+    try t.proxy.setFaults(#"[{"method":"PUT","query_contains":"partNumber=2","action":"stall","seconds":120}]"#)
+    var env = EtcdServer.cleanEnvironment
+    for (k, v) in t.s3.environment { env[k] = v }
+    let save = try TestProcess.start(
+      Tool.path,
+      ["save"] + t.server.connectionArguments + ["--dir", t.s3.dir, "--node-name", "node1"] + t.s3.arguments(endpoint: t.proxy.endpoint),
+      environment: env)
+    let deadline = ContinuousClock.now + .seconds(60)
+    while try !t.proxy.stats().requests.contains(where: { $0.fault == "stall" }) {
+      try #require(ContinuousClock.now < deadline, "the stalled part never arrived")
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    save.signal(SIGTERM)
+    let r = try save.wait(timeout: .seconds(60))
+    #expect(r.status == 130, "\(r)")
+    #expect(try t.s3.objects().isEmpty, "no object is visible")
+    #expect(try t.s3.openUploads().isEmpty, "the multipart upload was aborted")
+    #expect(try directoryState(t.s3.dir).keys.allSatisfy { !$0.hasSuffix(".part") })
+  }
 }
