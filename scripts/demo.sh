@@ -189,8 +189,9 @@ a, b = items
 for k in ("name", "node", "size", "revision", "sha256"):
     if a.get(k) != b.get(k):
         sys.exit(f"ls --s3 -o json: the two copies differ in {k}: {a.get(k)!r} vs {b.get(k)!r}")
-if a["node"] != "demo-node":
-    sys.exit(f"ls -o json: node is {a[\"node\"]!r}, expected demo-node")
+node = a["node"]
+if node != "demo-node":
+    sys.exit(f"ls -o json: node is {node!r}, expected demo-node")
 print(a["name"])
 ' "$JSON") || fail "ls --s3 -o json does not show the same snapshot locally and in the bucket"
 say "snapshot $NAME is in $SNAPDIR and in s3://demo-backups/etcd/demo cluster/"
