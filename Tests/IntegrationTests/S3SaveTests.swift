@@ -1,6 +1,20 @@
 import EtcdTestSupport
 import Foundation
+import SnapshotCore
 import Testing
+
+/// S3's composite CRC-32C of a file uploaded in parts of `partSize`.
+func compositeCRC32C(ofFile path: String, partSize: Int) throws -> String {
+  let data = try Data(contentsOf: URL(fileURLWithPath: path))
+  var crcs: [UInt32] = []
+  var offset = 0
+  while offset < data.count {
+    let end = min(offset + partSize, data.count)
+    crcs.append(CRC32C.checksum(data[offset..<end]))
+    offset = end
+  }
+  return S3Checksum.composite(crcs)
+}
 
 /// `save --s3` against real etcd and moto (signatures checked), with the built executable.
 @Suite("save --s3 against etcd and a signature-checking S3 server", .serialized)
@@ -22,6 +36,9 @@ struct S3SaveTests {
     let object = try #require(objects.first { $0.key == key }, "\(objects.map(\.key))")
     #expect(object.size == (try FileManager.default.attributesOfItem(atPath: local)[.size] as? Int))
     #expect(object.size > 16 * 1024 * 1024, "the snapshot spans several parts")
+    // The store's composite CRC-32C is that of our 8 MiB parts of the local file.
+    let stored = try #require(object.checksumCRC32C, "uploaded with CRC-32C part checksums")
+    #expect(S3Checksum.matches(reported: stored, expected: try compositeCRC32C(ofFile: local, partSize: 8 * 1024 * 1024)))
     #expect(object.metadata["etcd-snapshot-node-name"] == "node1")
     #expect(object.metadata["etcd-snapshot-cluster-id"] == String(try server.endpointStatus().clusterID, radix: 16))
     #expect(objects.contains { $0.key == "etcd/prod cluster/x:y+z/.metadata/\(name)" }, "the sidecar is written")

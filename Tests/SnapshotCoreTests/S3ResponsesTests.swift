@@ -401,7 +401,8 @@ struct S3ResponsesTests {
       try S3Responses.parseCompleteMultipartUpload(utf8(MotoBodies.complete), bucket: "b", key: "k", endpoint: "e")
         == "\"528de5c719382b7b1b2829bc75b26cbd-2\"")
     #expect(
-      try S3Responses.parseCompleteMultipartUploadOutcome(utf8(MotoBodies.complete)) == .completed(eTag: "\"528de5c719382b7b1b2829bc75b26cbd-2\""))
+      try S3Responses.parseCompleteMultipartUploadOutcome(utf8(MotoBodies.complete))
+        == .completed(eTag: "\"528de5c719382b7b1b2829bc75b26cbd-2\"", checksum: nil))
     for bad in ["<CompleteMultipartUploadResult><Bucket>b</Bucket></CompleteMultipartUploadResult>", "<Other/>", MotoBodies.html500, ""] {
       let error = thrown { () throws(SnapshotError) in try S3Responses.parseCompleteMultipartUploadOutcome(utf8(bad)) }
       #expect(error?.code == .io, "\(bad)")

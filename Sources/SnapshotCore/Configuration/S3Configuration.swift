@@ -41,7 +41,7 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
   /// `--s3-retention`: S3 snapshots kept per node and prefix by `prune`.
   package var retention = 5
   /// Parts uploaded at the same time by `save --s3`.
-  package var concurrentParts = 4
+  package var concurrentParts = 8
   /// Preferred multipart part size in bytes (grown for very large snapshots).
   package var partSize: Int64 = 8 * 1024 * 1024
   /// The proxy variables of the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, lower-case too).

@@ -68,7 +68,7 @@ package struct S3MultipartUpload: Sendable {
   /// Bytes of an MD5 digest.
   private static let md5Length = 16
   /// Completed parts by number.
-  private var completions: [Int: (eTag: String, md5: [UInt8])] = [:]
+  private var completions: [Int: (eTag: String, md5: [UInt8]?)] = [:]
 
   /// Starts an upload with parts of `partSize` bytes (values below 1 count as 1; S3 needs `S3MultipartPlan.minimumPartSize`).
   package init(partSize: Int64) {
@@ -132,8 +132,11 @@ package struct S3MultipartUpload: Sendable {
   /// handed out, or an MD5 that is not 16 bytes, is a bug of the caller: it is not recorded and the
   /// result is false (so `allHandedOutPartsCompleted` stays false and the upload cannot complete).
   @discardableResult
-  package mutating func completed(part: Int, eTag: String, md5: [UInt8]) -> Bool {
-    guard part >= 1 && part <= partCount, md5.count == Self.md5Length else { return false }
+  ///
+  /// `md5` is nil when it was not computed (the store verifies CRC-32 checksums instead); the
+  /// composite ETag is then unknown.
+  package mutating func completed(part: Int, eTag: String, md5: [UInt8]?) -> Bool {
+    guard part >= 1 && part <= partCount, md5 == nil || md5?.count == Self.md5Length else { return false }
     completions[part] = (eTag, md5)
     return true
   }
@@ -153,7 +156,7 @@ package struct S3MultipartUpload: Sendable {
   /// True on S3 without SSE-KMS or SSE-C, MinIO without encryption, Ceph and moto; only then can
   /// `expectedCompositeETag` be compared with the ETag of the finished object.
   package var partETagsAreMD5: Bool {
-    !completions.isEmpty && completions.values.allSatisfy { Self.etagIsMD5($0.eTag, md5: $0.md5) }
+    !completions.isEmpty && completions.values.allSatisfy { c in c.md5.map { Self.etagIsMD5(c.eTag, md5: $0) } ?? false }
   }
 
   /// The ETag S3 will give the finished object, quotes included: `"<hex MD5 of the concatenated part MD5s>-<part count>"`.

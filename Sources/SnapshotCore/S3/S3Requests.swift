@@ -12,10 +12,15 @@ package enum S3RequestBody {
   ///
   /// Parts are sorted by number (S3 refuses any other order with `InvalidPartOrder`); ETags are
   /// written as given (S3 returns them quoted in the UploadPart answer), XML-escaped.
-  package static func completeMultipartUpload(parts: [(number: Int, eTag: String)]) -> [UInt8] {
+  ///
+  /// `checksums` (part number to base64 CRC-32C) is given when the upload was created with
+  /// `x-amz-checksum-algorithm: CRC32C`: S3 then requires each part's checksum here.
+  package static func completeMultipartUpload(parts: [(number: Int, eTag: String)], checksums: [Int: String] = [:]) -> [UInt8] {
     var xml = "<CompleteMultipartUpload xmlns=\"\(namespace)\">"
     for part in parts.sorted(by: { $0.number < $1.number }) {
-      xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(S3XMLWriter.escape(part.eTag))</ETag></Part>"
+      xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(S3XMLWriter.escape(part.eTag))</ETag>"
+      if let crc = checksums[part.number] { xml += "<ChecksumCRC32C>\(S3XMLWriter.escape(crc))</ChecksumCRC32C>" }
+      xml += "</Part>"
     }
     xml += "</CompleteMultipartUpload>"
     return Array(xml.utf8)

@@ -118,7 +118,7 @@ package enum S3Responses {
     guard let eTag = root.value("ETag"), !eTag.isEmpty else {
       throw S3ResponseCheck.missing("ETag", operation: "CompleteMultipartUpload")
     }
-    return .completed(eTag: eTag)
+    return .completed(eTag: eTag, checksum: root.value(S3Checksum.element).flatMap { $0.isEmpty ? nil : $0 })
   }
 
   /// The ETag of the completed object, quotes included; an `<Error>` body throws the classified error.
@@ -131,7 +131,7 @@ package enum S3Responses {
     _ bytes: [UInt8], bucket: String = "", key: String? = nil, endpoint: String = ""
   ) throws(SnapshotError) -> String {
     switch try parseCompleteMultipartUploadOutcome(bytes) {
-    case .completed(let eTag):
+    case .completed(let eTag, _):
       return eTag
     case .failed(let response):
       throw S3ErrorClassifier.error(
@@ -143,8 +143,9 @@ package enum S3Responses {
 
 /// The answer to CompleteMultipartUpload.
 package enum S3CompleteOutcome: Sendable, Equatable {
-  /// The object exists now; its ETag as sent (quotes included, `"…-N"` for N parts).
-  case completed(eTag: String)
+  /// The object exists now; its ETag as sent (quotes included, `"…-N"` for N parts), and its
+  /// composite CRC-32C (`base64-N`) when the upload was made with that checksum algorithm.
+  case completed(eTag: String, checksum: String?)
   /// The server reported an error inside a 2xx answer.
   case failed(S3ErrorResponse)
 }

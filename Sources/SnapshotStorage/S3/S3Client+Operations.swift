@@ -80,50 +80,45 @@ extension S3Client {
       .PUT, key: key, headers: Self.metadataHeaders(metadata), body: .bytes(bytes, contentType: contentType), operation: "PutObject")
   }
 
-  /// Uploads an object made on demand in one PUT (`UNSIGNED-PAYLOAD`, Content-MD5); returns its ETag.
-  package func putObject(
-    key: String, length: Int64, md5: [UInt8], metadata: [String: String], make: @escaping @Sendable () throws -> ByteBuffer
-  ) async throws -> String? {
-    let response = try await send(
-      .PUT, key: key, headers: Self.metadataHeaders(metadata), body: .produced(length: length, md5: md5, make: make),
-      operation: "PutObject")
-    return response.headers.first(name: "etag")
-  }
-
   /// Deletes an object; deleting a missing key is not an error (S3 answers 204 either way).
   package func deleteObject(key: String) async throws {
     _ = try await send(.DELETE, key: key, operation: "DeleteObject", accept: [200, 204, 404])
   }
 
-  /// Starts a multipart upload; returns its upload ID.
+  /// Starts a multipart upload with CRC-32C part checksums (the store verifies each part and
+  /// returns a composite checksum on completion); returns its upload ID.
   package func createMultipartUpload(key: String, metadata: [String: String]) async throws -> String {
     let response = try await send(
       .POST, key: key, query: [("uploads", "")],
-      headers: [("content-type", "application/octet-stream")] + Self.metadataHeaders(metadata), operation: "CreateMultipartUpload")
+      headers: [("content-type", "application/octet-stream"), ("x-amz-checksum-algorithm", S3Checksum.algorithm)] + Self.metadataHeaders(metadata),
+      operation: "CreateMultipartUpload")
     do { return try S3Responses.parseInitiateMultipartUpload(response.body) } catch {
       throw SnapshotError(.io, "CreateMultipartUpload of s3://\(configuration.bucket)/\(key): \(error)")
     }
   }
 
-  /// Uploads one part; `make` reads it (again, on a retry) from the file. Returns the ETag.
+  /// Uploads one part, streamed from `fd` (read again on a retry), with its CRC-32C (and
+  /// Content-MD5 when given). Returns the ETag and the CRC-32C the store computed, if it sent one.
   package func uploadPart(
-    key: String, uploadID: String, number: Int, length: Int64, md5: [UInt8], make: @escaping @Sendable () throws -> ByteBuffer
-  ) async throws -> String {
+    key: String, uploadID: String, number: Int, fd: Int32, offset: Int64, length: Int64, md5: [UInt8]?, crc32c: UInt32
+  ) async throws -> (eTag: String, crc32c: String?) {
     let response = try await send(
       .PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)],
-      body: .produced(length: length, md5: md5, make: make), operation: "UploadPart \(number)")
+      body: .fileRange(fd: fd, offset: offset, length: length, md5: md5, crc32c: crc32c), operation: "UploadPart \(number)")
     guard let eTag = response.headers.first(name: "etag") else {
       throw SnapshotError(.io, "the S3 server accepted part \(number) of s3://\(configuration.bucket)/\(key) but sent no ETag")
     }
-    return eTag
+    return (eTag, response.headers.first(name: S3Checksum.header))
   }
 
   /// Completes a multipart upload; returns the object's ETag.
   ///
   /// S3 may answer 200 with an `<Error>` body (the work failed after the response started);
   /// a retryable one is sent again, like any other transient failure.
-  package func completeMultipartUpload(key: String, uploadID: String, parts: [(number: Int, eTag: String)]) async throws -> String {
-    let body = S3RequestBody.completeMultipartUpload(parts: parts)
+  package func completeMultipartUpload(
+    key: String, uploadID: String, parts: [(number: Int, eTag: String)], checksums: [Int: String]
+  ) async throws -> (eTag: String, checksum: String?) {
+    let body = S3RequestBody.completeMultipartUpload(parts: parts, checksums: checksums)
     let deadline = ContinuousClock.now + configuration.timeout
     var attempt = 0
     while true {
@@ -132,7 +127,7 @@ extension S3Client {
         .POST, key: key, query: [("uploadId", uploadID)], body: .bytes(body, contentType: "application/xml"),
         operation: "CompleteMultipartUpload")
       switch try S3Responses.parseCompleteMultipartUploadOutcome(response.body) {
-      case .completed(let eTag): return eTag
+      case .completed(let eTag, let checksum): return (eTag, checksum)
       case .failed(let e):
         try await retryOrThrow(
           S3Failure(httpStatus: 200, response: e, transportError: nil), attempt: attempt, deadline: deadline,

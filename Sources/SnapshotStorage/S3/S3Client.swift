@@ -64,7 +64,7 @@ package final class S3Client: Sendable {
     if c.skipSSLVerify { tls.certificateVerification = .none }
     var config = HTTPClient.Configuration(
       tlsConfiguration: tls, redirectConfiguration: .disallow,
-      timeout: .init(connect: .seconds(10)), connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 16),
+      timeout: .init(connect: .seconds(10)), connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64),
       proxy: nil, ignoreUncleanSSLShutdown: false, decompression: .disabled)
     config.httpVersion = .http1Only
     let requestHost = c.usesPathStyle ? c.endpointHost : c.bucket + "." + c.endpointHost
@@ -96,8 +96,9 @@ package final class S3Client: Sendable {
     case empty
     /// Small bytes (XML, JSON): signed with their SHA-256.
     case bytes([UInt8], contentType: String)
-    /// A large body made on demand, sent with `UNSIGNED-PAYLOAD` and its Content-MD5.
-    case produced(length: Int64, md5: [UInt8], make: @Sendable () throws -> ByteBuffer)
+    /// A byte range of an open file, streamed in 1 MiB chunks (read again on each attempt),
+    /// sent with `UNSIGNED-PAYLOAD` and its Content-MD5. Memory stays at one chunk per request.
+    case fileRange(fd: Int32, offset: Int64, length: Int64, md5: [UInt8]?, crc32c: UInt32)
   }
 
   /// A finished response with its (small) body collected.
@@ -227,6 +228,7 @@ package final class S3Client: Sendable {
     var signed: [(name: String, value: String)] = [("host", host)]
     var payloadHash = S3Signer.emptyPayloadHash
     var buffer: ByteBuffer?
+    var streamed: HTTPClientRequest.Body?
     switch body {
     case .empty: break
     case .bytes(let bytes, let contentType):
@@ -234,11 +236,12 @@ package final class S3Client: Sendable {
       signed.append(("content-type", contentType))
       signed.append(("content-md5", Data(Insecure.MD5.hash(data: bytes)).base64EncodedString()))
       buffer = ByteBuffer(bytes: bytes)
-    case .produced(_, let md5, let make):
+    case .fileRange(let fd, let offset, let length, let md5, let crc32c):
       payloadHash = S3Signer.unsignedPayload
       signed.append(("content-type", "application/octet-stream"))
-      signed.append(("content-md5", Data(md5).base64EncodedString()))
-      buffer = try make()
+      if let md5 { signed.append(("content-md5", Data(md5).base64EncodedString())) }
+      signed.append((S3Checksum.header, S3Checksum.base64(crc32c)))
+      streamed = .stream(FileRangeChunks(fd: fd, offset: offset, length: length), length: .known(length))
     }
     signed += extra
     let signing = S3SigningRequest(method: method.rawValue, path: path, query: query, headers: signed, payloadHash: payloadHash)
@@ -248,6 +251,8 @@ package final class S3Client: Sendable {
     for (name, value) in signer.sign(signing, date: Date()) { request.headers.add(name: name, value: value) }
     if let buffer {
       request.body = .bytes(buffer)
+    } else if let streamed {
+      request.body = streamed
     } else if method == .PUT || method == .POST {
       request.headers.add(name: "content-length", value: "0")
     }

@@ -53,7 +53,11 @@ package struct S3SnapshotStore: Sendable {
     return entries.sorted(by: SnapshotEntry.newestFirst)
   }
 
-  /// Reads sidecars, 16 at a time.
+  /// Sidecars read at the same time by `list`: each is a small GET whose time is the store's
+  /// latency, so many in flight keep a listing of thousands of snapshots short.
+  static let sidecarConcurrency = 48
+
+  /// Reads sidecars, `sidecarConcurrency` at a time.
   private func readSidecars(_ names: [String]) async throws -> [String: LocalSnapshotStore.MetadataLookup] {
     let client = self.client
     return try await withThrowingTaskGroup(of: (String, LocalSnapshotStore.MetadataLookup).self) { group in
@@ -71,7 +75,7 @@ package struct S3SnapshotStore: Sendable {
         }
         return true
       }
-      for _ in 0..<16 where addNext() {}
+      for _ in 0..<Self.sidecarConcurrency where addNext() {}
       while let (name, lookup) = try await group.next() {
         out[name] = lookup
         _ = addNext()

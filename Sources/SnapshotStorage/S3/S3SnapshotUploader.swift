@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import SnapshotCore
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -71,12 +72,23 @@ package struct S3SnapshotUploader: Sendable {
       uploadID = id
       logger.debug("multipart upload \(id) of \(key) started, parts of \(partSize) bytes")
       var plan = S3MultipartUpload(partSize: partSize)
+      var crcs: [Int: UInt32] = [:]
       let metadata = try await uploadParts(
-        fd: fd, key: key, uploadID: id, plan: &plan, file: file, iterator: &iterator)
+        fd: fd, key: key, uploadID: id, plan: &plan, crcs: &crcs, file: file, iterator: &iterator)
       let parts = plan.completedParts
-      let eTag = try await client.completeMultipartUpload(key: key, uploadID: id, parts: parts)
+      let checksums = crcs.mapValues { S3Checksum.base64($0) }
+      let (eTag, compositeCRC) = try await client.completeMultipartUpload(key: key, uploadID: id, parts: parts, checksums: checksums)
       completed = true
       try await check(key: key, size: metadata.size, plan: plan, completeETag: eTag)
+      if let compositeCRC {
+        let expected = S3Checksum.composite(parts.map { crcs[$0.number] ?? 0 })
+        guard S3Checksum.matches(reported: compositeCRC, expected: expected) else {
+          throw SnapshotError(
+            .corrupt,
+            "s3://\(client.configuration.bucket)/\(key) has the CRC-32C checksum \(compositeCRC), but the parts sent give \(expected): the object was damaged; it was removed"
+          )
+        }
+      }
       let sidecar = try metadata.encoded()
       try await client.putObject(key: client.configuration.metadataKey(name), bytes: Array(sidecar), contentType: "application/json")
       return .success(
@@ -90,12 +102,16 @@ package struct S3SnapshotUploader: Sendable {
 
   /// Hands out parts as the file grows, keeping at most `concurrentParts` in flight.
   private func uploadParts(
-    fd: Int32, key: String, uploadID: String, plan: inout S3MultipartUpload, file: GrowingFile,
+    fd: Int32, key: String, uploadID: String, plan: inout S3MultipartUpload, crcs: inout [Int: UInt32], file: GrowingFile,
     iterator: inout AsyncStream<Void>.Iterator
   ) async throws -> SnapshotMetadata {
     let limit = max(1, client.configuration.concurrentParts)
     let client = self.client
-    return try await withThrowingTaskGroup(of: (Int, String, [UInt8]).self) { group in
+    let bucket = client.configuration.bucket
+    // Content-MD5 (and the ETag check it allows) only until the store shows that it verifies
+    // CRC-32C checksums: MD5 is the costliest digest of the upload on our side.
+    let storeVerifiesCRC = SharedFlag()
+    return try await withThrowingTaskGroup(of: (Int, String, [UInt8]?, UInt32).self) { group in
       var inFlight = 0
       var pending: [S3PartRange] = []
       var final: SnapshotMetadata?
@@ -112,21 +128,31 @@ package struct S3SnapshotUploader: Sendable {
         while !pending.isEmpty {
           if inFlight >= limit, let done = try await group.next() {
             plan.completed(part: done.0, eTag: done.1, md5: done.2)
+            crcs[done.0] = done.3
             inFlight -= 1
           }
           let part = pending.removeFirst()
           group.addTask {
-            let first = try Self.read(fd: fd, part: part)
-            let md5 = first.withUnsafeReadableBytes { Array(Insecure.MD5.hash(data: $0)) }
-            let eTag = try await client.uploadPart(
-              key: key, uploadID: uploadID, number: part.number, length: part.length, md5: md5,
-              make: { try Self.read(fd: fd, part: part) })
-            return (part.number, eTag, md5)
+            let (md5, crc) = try Self.digests(fd: fd, part: part, md5: !storeVerifiesCRC.isSet)
+            let sent = try await client.uploadPart(
+              key: key, uploadID: uploadID, number: part.number, fd: fd, offset: part.offset, length: part.length, md5: md5, crc32c: crc)
+            if let stored = sent.crc32c {
+              guard stored == S3Checksum.base64(crc) else {
+                throw SnapshotError(
+                  .corrupt,
+                  "part \(part.number) of s3://\(bucket)/\(key) was stored with CRC-32C \(stored), not \(S3Checksum.base64(crc)): damaged in transit")
+              }
+              storeVerifiesCRC.set()
+            }
+            return (part.number, sent.eTag, md5, crc)
           }
           inFlight += 1
         }
         if let final {
-          while let done = try await group.next() { plan.completed(part: done.0, eTag: done.1, md5: done.2) }
+          while let done = try await group.next() {
+            plan.completed(part: done.0, eTag: done.1, md5: done.2)
+            crcs[done.0] = done.3
+          }
           guard plan.allHandedOutPartsCompleted else { throw SnapshotError(.internal, "upload of \(key): parts missing at the end") }
           return final
         }
@@ -178,23 +204,24 @@ package struct S3SnapshotUploader: Sendable {
     }.value
   }
 
-  /// Reads one part from the file into a buffer.
-  static func read(fd: Int32, part: S3PartRange) throws -> ByteBuffer {
-    var buffer = ByteBufferAllocator().buffer(capacity: Int(part.length))
-    var done = 0
-    let total = Int(part.length)
-    while done < total {
-      let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total - done) { ptr -> Int in
-        let r = pread(fd, ptr.baseAddress, total - done, off_t(part.offset) + off_t(done))
-        return r > 0 ? r : 0
-      }
-      if n == 0 {
-        let code = errno
-        throw SnapshotError(
-          .io, "cannot read part \(part.number) back from the snapshot file (\(code == 0 ? "unexpected end" : String(cString: strerror(code))))")
-      }
-      done += n
+  /// CRC-32C (and, if `wanted`, MD5) of one part, read from the file in 1 MiB chunks (for its
+  /// `x-amz-checksum-crc32c`, Content-MD5 and the checks after completion).
+  static func digests(fd: Int32, part: S3PartRange, md5 wanted: Bool) throws -> (md5: [UInt8]?, crc32c: UInt32) {
+    var md5 = Insecure.MD5()
+    var crc: UInt32 = 0
+    try FileRangeChunks.forEach(fd: fd, offset: part.offset, length: part.length) {
+      if wanted { md5.update(bufferPointer: $0) }
+      crc = CRC32C.update(crc, $0)
     }
-    return buffer
+    return (wanted ? Array(md5.finalize()) : nil, crc)
   }
+}
+
+/// A flag that concurrent tasks may set and read.
+final class SharedFlag: Sendable {
+  private let value = Mutex(false)
+
+  var isSet: Bool { value.withLock { $0 } }
+
+  func set() { value.withLock { $0 = true } }
 }

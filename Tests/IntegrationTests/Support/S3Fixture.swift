@@ -46,7 +46,7 @@ struct S3Fixture {
   }
 
   /// Objects in the bucket under the folder (through boto3).
-  func objects() throws -> [(key: String, size: Int, metadata: [String: String])] {
+  func objects() throws -> [S3Object] {
     try moto.objects(bucket: bucket, prefix: folder)
   }
 
