@@ -5,7 +5,7 @@ does (save, then upload the file), and `ls --s3` over many objects, against `aws
 Usage:
   bench/s3_bench.py [--fill 20000,780] [--runs 3] [--warmup 1] [--objects 10000]
                     [--tool .build/release/etcd-snapshot] [--etcd-version 3.5]
-                    [--only save|ls] [--tmp-base DIR] [--json FILE]
+                    [--only save|ls] [--server-cpu N] [--tmp-base DIR] [--json FILE]
 
 It starts a throwaway etcd (scripts/etcd-bin.sh) filled with scripts/fill-etcd.py
 (--fill N,M: N small keys, M 1-MiB blobs; the default gives about 1 GB) and moto's S3
@@ -16,8 +16,10 @@ server with signatures checked (scripts/moto-s3.py), both on 127.0.0.1. Then, al
                then upload the file; the aws cli as the tool a user would reach for)
 
 --runs times each after --warmup unmeasured rounds; objects and files are removed after
-every run (moto keeps objects in memory). Printed: wall time min and median, peak RSS
-of each process (ru_maxrss), and the ratio overlapped / sequential.
+every run, each of which gets a fresh moto (it keeps objects in memory and slows down as it
+grows). Printed: wall time min and median, peak RSS of each process (ru_maxrss), and the
+ratio overlapped / sequential. With --server-cpu N moto runs alone on CPU N and everything
+else on the other CPUs, as if the store were another machine; without it, all share.
 
 Then --objects snapshot objects, each with a .metadata sidecar, are put in a folder and
 `TOOL ls --s3` (list pages plus every sidecar) is timed against `aws s3 ls` of the same
@@ -51,10 +53,11 @@ BUCKET = "bench"
 
 
 class Moto:
-    def __init__(self, workdir):
+    def __init__(self, workdir, cpu=None):
         self.log_path = os.path.join(workdir, "moto.log")
         logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(SCRIPTS, "moto-s3.py"), "--port", "0", "--bucket", BUCKET],
+        pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+        self.proc = subprocess.Popen(pin + [sys.executable, os.path.join(SCRIPTS, "moto-s3.py"), "--port", "0", "--bucket", BUCKET],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf, start_new_session=True)
         logf.close()
         line = self.proc.stdout.readline().decode()
@@ -139,15 +142,19 @@ def summarize(runs):
     return s
 
 
-def bench_save(a, etcd, moto, workdir):
+def bench_save(a, etcd, workdir):
     logs = {k: os.path.join(workdir, f"{k}.log") for k in ("overlapped", "sequential")}
     runners = {"overlapped": run_overlapped, "sequential": run_sequential}
     results = {"overlapped": [], "sequential": []}
     for i in range(a.warmup + a.runs):
         order = ("overlapped", "sequential") if i % 2 == 0 else ("sequential", "overlapped")
         for kind in order:
-            r = runners[kind](a, etcd, moto, workdir, logs)
-            moto.oracle("delete-all")
+            # A fresh server for every run: moto keeps growing (and slowing) as objects come and go.
+            moto = Moto(workdir, a.server_cpu)
+            try:
+                r = runners[kind](a, etcd, moto, workdir, logs)
+            finally:
+                moto.stop()
             tag = "warm-up" if i < a.warmup else f"run {i - a.warmup + 1}"
             extra = f" (save {r['save_s']:.2f} s + aws s3 cp {r['cp_s']:.2f} s)" if "cp_s" in r else ""
             log(f"  {tag:<8} {kind:<11} {r['wall_s']:7.2f} s{extra}  RSS {r['rss_kib'] / 1024:6.1f} MiB")
@@ -224,6 +231,9 @@ def main():
     ap.add_argument("--etcd-version", default="3.5", choices=("3.4", "3.5"))
     ap.add_argument("--tmp-base", default=None)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--server-cpu", type=int, metavar="N",
+                    help="pin the S3 server (moto) to CPU N, as if it ran on another machine; default: unpinned, "
+                         "sharing the CPUs with etcd and the tools")
     a = ap.parse_args()
 
     def on_term(signum, frame):
@@ -243,8 +253,14 @@ def main():
     results = {"machine": machine_info()}
     try:
         log(f"machine: {results['machine']}")
+        if a.server_cpu is not None:
+            # etcd and the tools on the other CPUs, the S3 server alone on its own.
+            others = sorted(os.sched_getaffinity(0) - {a.server_cpu})
+            if not others:
+                raise BenchError("--server-cpu needs at least two CPUs")
+            os.sched_setaffinity(0, others)
         etcd.start()
-        moto = Moto(workdir)
+        moto = Moto(workdir, a.server_cpu)
         small, big = a.fill if a.only != "ls" else (50, 0)
         t0 = time.time()
         r = subprocess.run([sys.executable, os.path.join(SCRIPTS, "fill-etcd.py"), "--endpoint", etcd.url, "--small", str(small),
@@ -254,7 +270,7 @@ def main():
         log(f"etcd {etcd.url} filled in {time.time() - t0:.0f} s: db {int(etcd.status().get('dbSize', 0)) / 1e6:.0f} MB; "
             f"moto at {moto.endpoint}")
         if a.only in (None, "save"):
-            results["save"] = bench_save(a, etcd, moto, workdir)
+            results["save"] = bench_save(a, etcd, workdir)
         if a.only in (None, "ls"):
             # A small real snapshot and its record, copied as every object and sidecar.
             src = os.path.join(workdir, "ls-source")

@@ -9,13 +9,15 @@
 #                                prints the etcd versions (full paths)
 #   2. scripts/lint.sh           swift format lint --strict (the toolchain's swift-format,
 #                                .swift-format config; generated code excluded)
-#   3. swift build --build-tests
-#   4. swift test ARGS
+#   3. scripts/test-s3-proxies.sh  self-test of the S3 test servers (moto with signature
+#                                checks, the fault-injecting proxy) against boto3 and the aws cli
+#   4. swift build --build-tests
+#   5. swift test ARGS
 # Environment: SKIP_LINT=1 skips step 2.
 set -euo pipefail
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -37,6 +39,9 @@ else
   step "scripts/lint.sh (swift format lint --strict)"
   scripts/lint.sh || fail "swift format lint (fix with: swift format format -i on the files named above)"
 fi
+
+step "scripts/test-s3-proxies.sh (the S3 test servers work as the tests expect)"
+scripts/test-s3-proxies.sh || fail "scripts/test-s3-proxies.sh"
 
 step "swift build --build-tests"
 swift build --build-tests || fail "swift build --build-tests"

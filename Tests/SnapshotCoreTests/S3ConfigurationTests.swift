@@ -1,3 +1,4 @@
+import Foundation
 import SnapshotCore
 import Testing
 
@@ -66,12 +67,16 @@ struct S3ConfigurationTests {
     #expect(valid().problems().isEmpty)
   }
 
-  @Test("description never shows the secret or the token")
-  func redaction() {
+  @Test("description never shows the secret or the token, and encoding leaves them out")
+  func redaction() throws {
     let c = valid()
     let text = c.description + String(describing: c)
     #expect(!text.contains("very-secret") && !text.contains("token-secret") && !text.contains("AKIAEXAMPLE"))
     #expect(text.contains("<redacted>"))
+    let json = String(decoding: try JSONEncoder().encode(c), as: UTF8.self)
+    #expect(!json.contains("very-secret") && !json.contains("token-secret"))
+    let back = try JSONDecoder().decode(S3Configuration.self, from: Data(json.utf8))
+    #expect(back.bucket == "backups" && back.accessKey == "AKIAEXAMPLE" && back.secretKey == nil && back.sessionToken == nil)
   }
 
   @Test("credentials file: AWS profiles and environment-style lines")

@@ -10,7 +10,8 @@ package enum S3BucketLookup: String, Sendable, Codable, CaseIterable {
 
 /// S3-compatible object storage, with k3s's `--s3-*` flag names.
 ///
-/// `description` never shows the secret key or the session token.
+/// `description` never shows the secret key or the session token, and neither is encoded:
+/// they come from flags, the environment or a credentials file, never from a stored copy.
 package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
   /// `--s3-endpoint`: host[:port], no scheme (a scheme given by mistake is reported).
   package var endpoint = "s3.amazonaws.com"
@@ -52,6 +53,11 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
 
   /// Makes a configuration with k3s's defaults.
   package init() {}
+
+  private enum CodingKeys: String, CodingKey {
+    case endpoint, endpointCA, skipSSLVerify, insecure, accessKey, bucket, region, folder, bucketLookup, timeout, proxy, retention
+    case concurrentParts, partSize, proxyEnvironment
+  }
 
   /// The folder with surrounding slashes removed (`a/b/` and `/a/b` are both `a/b`).
   package var normalizedFolder: String {
