@@ -40,6 +40,11 @@ package struct SaveResult: Sendable {
 /// 4. the metadata record is written (atomically), then the `.part` renamed and the directory
 ///    fsynced. A snapshot is never listed without its record, and a failure before the rename
 ///    removes both.
+///
+/// With `configuration.s3`, an `S3SnapshotUploader` runs beside the stream (the `.part` file is
+/// its buffer, so a slow store never slows etcd's stream) and completes the object only after
+/// step 4. Its outcome is then recorded in the local record (`uploadedTo` or `uploadError`); a
+/// failed upload fails the save, with the verified local snapshot kept.
 package struct SaveSnapshot: Sendable {
   /// What to save and where.
   package var configuration: SaveConfiguration

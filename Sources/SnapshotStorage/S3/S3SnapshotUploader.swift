@@ -24,13 +24,15 @@ package struct S3UploadResult: Sendable {
 }
 
 /// Uploads a snapshot to S3 while it is still being written: a multipart upload whose parts
-/// are read back from the local `.part` file as soon as each is on disk, a bounded number in
-/// flight, each retried from the file.
+/// are streamed back from the local `.part` file as soon as each is on disk, a bounded number
+/// in flight, each retried from the file, each with its CRC-32C (and Content-MD5 until the
+/// store shows that it verifies checksums).
 ///
 /// The object becomes visible only when the local snapshot has been verified (etcd's trailer)
-/// and every part is in; then its size (and, when the store's ETags are MD5s, its composite
-/// ETag) is checked and the `.metadata/NAME` sidecar written. Any failure aborts the
-/// multipart upload (no orphan parts) or deletes the completed object: nothing half-visible.
+/// and published, and every part is in; then its size and the store's composite CRC-32C (or,
+/// from stores without checksums whose ETags are MD5s, the composite ETag) are checked and the
+/// `.metadata/NAME` sidecar written. Any failure aborts the multipart upload (no orphan parts)
+/// or deletes the completed object: nothing half-visible.
 package struct S3SnapshotUploader: Sendable {
   /// The client to use.
   package var client: S3Client
