@@ -6,7 +6,7 @@ Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 
 Commands (each prints one JSON document):
   objects [PREFIX]          every object under PREFIX (recursive): key, size, etag, metadata,
-                            checksumCRC32C (the store's, if the object has one)
+                            checksumCRC32C (the store's, if the object has one), tags
   uploads                   multipart uploads in progress: key, uploadId
   get KEY FILE              download KEY into FILE; prints size
   put KEY FILE [k=v ...]    upload FILE as KEY with user metadata
@@ -55,6 +55,7 @@ def main() -> int:
             head = s3.head_object(Bucket=b, Key=o["key"])
             o["metadata"] = head["Metadata"]
             o["checksumCRC32C"] = head["ResponseMetadata"]["HTTPHeaders"].get("x-amz-checksum-crc32c")
+            o["tags"] = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=b, Key=o["key"])["TagSet"]}
         print(json.dumps(out))
     elif a.command == "uploads":
         r = s3.list_multipart_uploads(Bucket=b)

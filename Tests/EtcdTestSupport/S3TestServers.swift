@@ -77,7 +77,7 @@ package final class MotoS3Server: Sendable {
     return list.map {
       S3Object(
         key: $0["key"] as? String ?? "", size: $0["size"] as? Int ?? -1, metadata: $0["metadata"] as? [String: String] ?? [:],
-        checksumCRC32C: $0["checksumCRC32C"] as? String)
+        checksumCRC32C: $0["checksumCRC32C"] as? String, tags: $0["tags"] as? [String: String] ?? [:])
     }
   }
 
@@ -100,6 +100,8 @@ package struct S3Object: Sendable {
   package var metadata: [String: String]
   /// The store's CRC-32C checksum (`base64-N` for a multipart upload), if it has one.
   package var checksumCRC32C: String?
+  /// Object tags.
+  package var tags: [String: String]
 }
 
 /// `scripts/s3-test-proxy.py`: a reverse proxy (optionally TLS) or forward proxy that

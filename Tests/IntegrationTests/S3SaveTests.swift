@@ -40,6 +40,8 @@ struct S3SaveTests {
     let stored = try #require(object.checksumCRC32C, "uploaded with CRC-32C part checksums")
     #expect(S3Checksum.matches(reported: stored, expected: try compositeCRC32C(ofFile: local, partSize: 8 * 1024 * 1024)))
     #expect(object.metadata["etcd-snapshot-node-name"] == "node1")
+    #expect(object.tags["etcd-snapshot-sha256"] == localSHA, "SHA-256 and revision, known only at the end, are object tags")
+    #expect(object.tags["etcd-snapshot-revision"] == String(try server.revision()))
     #expect(object.metadata["etcd-snapshot-cluster-id"] == String(try server.endpointStatus().clusterID, radix: 16))
     #expect(objects.contains { $0.key == "etcd/prod cluster/x:y+z/.metadata/\(name)" }, "the sidecar is written")
     #expect(try s3.openUploads().isEmpty)

@@ -117,3 +117,14 @@ private struct S3RequestsTestRandom: RandomNumberGenerator {
     return z ^ (z >> 31)
   }
 }
+
+@Suite("S3RequestBody.tagging: the PutObjectTagging body")
+struct S3TaggingBodyTests {
+  @Test("PutObjectTagging body: tags sorted by key, escaped")
+  func taggingBody() {
+    let body = String(decoding: S3RequestBody.tagging(["b": "2", "a": "x<&>"]), as: UTF8.self)
+    #expect(
+      body == "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet><Tag><Key>a</Key><Value>x&lt;&amp;&gt;</Value></Tag>"
+        + "<Tag><Key>b</Key><Value>2</Value></Tag></TagSet></Tagging>")
+  }
+}

@@ -26,6 +26,17 @@ package enum S3RequestBody {
     return Array(xml.utf8)
   }
 
+  /// The body of PutObjectTagging (`PUT ?tagging`): tags sorted by key. S3 allows 10 tags per
+  /// object, keys up to 128 and values up to 256 characters; the request needs Content-MD5.
+  package static func tagging(_ tags: [String: String]) -> [UInt8] {
+    var xml = "<Tagging xmlns=\"\(namespace)\"><TagSet>"
+    for (key, value) in tags.sorted(by: { $0.key < $1.key }) {
+      xml += "<Tag><Key>\(S3XMLWriter.escape(key))</Key><Value>\(S3XMLWriter.escape(value))</Value></Tag>"
+    }
+    xml += "</TagSet></Tagging>"
+    return Array(xml.utf8)
+  }
+
   /// The body of DeleteObjects (`POST ?delete`); with `quiet` S3 lists only the keys it failed to delete.
   ///
   /// S3 takes at most `maximumDeleteKeys` keys per request and at least one: split longer lists with

@@ -80,6 +80,13 @@ extension S3Client {
       .PUT, key: key, headers: Self.metadataHeaders(metadata), body: .bytes(bytes, contentType: contentType), operation: "PutObject")
   }
 
+  /// Replaces an object's tags (the metadata that can still change after an upload).
+  package func putObjectTagging(key: String, tags: [String: String]) async throws {
+    _ = try await send(
+      .PUT, key: key, query: [("tagging", "")], body: .bytes(S3RequestBody.tagging(tags), contentType: "application/xml"),
+      operation: "PutObjectTagging", accept: [200, 204])
+  }
+
   /// Deletes an object; deleting a missing key is not an error (S3 answers 204 either way).
   package func deleteObject(key: String) async throws {
     _ = try await send(.DELETE, key: key, operation: "DeleteObject", accept: [200, 204, 404])

@@ -91,6 +91,7 @@ package struct S3SnapshotUploader: Sendable {
           )
         }
       }
+      await tag(key: key, metadata: metadata)
       let sidecar = try metadata.encoded()
       try await client.putObject(key: client.configuration.metadataKey(name), bytes: Array(sidecar), contentType: "application/json")
       return .success(
@@ -162,6 +163,20 @@ package struct S3SnapshotUploader: Sendable {
           throw SnapshotError(.internal, "the snapshot writer stopped without saying how it ended")
         }
       }
+    }
+  }
+
+  /// Tags the object with what was only known at the end: its SHA-256 and revision (S3 fixes
+  /// `x-amz-meta-*` when a multipart upload starts). Tags are a convenience, the sidecar holds
+  /// the same facts: a store without tagging, or a key without s3:PutObjectTagging, only
+  /// costs a warning.
+  private func tag(key: String, metadata: SnapshotMetadata) async {
+    let tags = ["etcd-snapshot-sha256": metadata.sha256, "etcd-snapshot-revision": String(metadata.revision)]
+    do {
+      try await client.putObjectTagging(key: key, tags: tags)
+    } catch {
+      logger.warning(
+        "could not tag s3://\(client.configuration.bucket)/\(key) with its SHA-256 and revision (\(error)); the .metadata sidecar has them")
     }
   }
 
