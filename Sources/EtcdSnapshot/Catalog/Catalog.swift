@@ -64,12 +64,7 @@ package struct Catalog: Sendable {
             "no snapshot named \(quoted(name)) in \(storage.snapshotDirectory) or \(s3Location): see `etcd-snapshot ls --s3`")
         }
       }
-      guard problems.isEmpty else {
-        var error = SnapshotError.invalid(problems)
-        error.code = problems.allSatisfy({ $0.hasPrefix("no snapshot") }) ? .notFound : .invalidConfiguration
-        error.message += "\nnothing was deleted"
-        throw error
-      }
+      guard problems.isEmpty else { throw SnapshotError.nothingDeleted(problems) }
       var deleted: [String] = []
       let remote = names.filter { remoteNames.contains($0) }
       for name in try await store.delete(names: remote) { deleted.append("\(name) (\(s3Location))") }

@@ -98,4 +98,14 @@ extension SnapshotError {
       .invalidConfiguration,
       "the configuration has \(problems.count) problems:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
   }
+
+  /// The error of an all-or-nothing delete that found `problems` before deleting anything:
+  /// `.notFound` when every problem is an unknown name (`no snapshot named …`), else a
+  /// configuration error.
+  package static func nothingDeleted(_ problems: [String]) -> SnapshotError {
+    var error = invalid(problems)
+    error.code = problems.allSatisfy({ $0.hasPrefix("no snapshot") }) ? .notFound : .invalidConfiguration
+    error.message += "\nnothing was deleted"
+    return error
+  }
 }

@@ -154,13 +154,7 @@ package struct LocalSnapshotStore: Sendable {
         problems.append("no snapshot named \(quoted(name)) in \(directory): see `etcd-snapshot ls --dir \(directory)`")
       }
     }
-    guard problems.isEmpty else {
-      let code: SnapshotError.Code = problems.allSatisfy({ $0.hasPrefix("no snapshot") }) ? .notFound : .invalidConfiguration
-      var error = SnapshotError.invalid(problems)
-      error.code = code
-      error.message += "\nnothing was deleted"
-      throw error
-    }
+    guard problems.isEmpty else { throw SnapshotError.nothingDeleted(problems) }
     var deleted: [String] = []
     for name in names where !deleted.contains(name) {
       let p = path(of: name)

@@ -95,12 +95,7 @@ package struct S3SnapshotStore: Sendable {
         problems.append("no snapshot named \(quoted(name)) in s3://\(configuration.bucket)/\(configuration.keyPrefix): see `etcd-snapshot ls --s3`")
       }
     }
-    guard problems.isEmpty else {
-      var error = SnapshotError.invalid(problems)
-      error.code = problems.allSatisfy({ $0.hasPrefix("no snapshot") }) ? .notFound : .invalidConfiguration
-      error.message += "\nnothing was deleted"
-      throw error
-    }
+    guard problems.isEmpty else { throw SnapshotError.nothingDeleted(problems) }
     var deleted: [String] = []
     for name in names where !deleted.contains(name) {
       try await client.deleteObject(key: configuration.objectKey(name))
