@@ -3,6 +3,7 @@ import EtcdFormats
 import EtcdTestSupport
 import Foundation
 import PropertyBased
+import SnapshotCore
 import Testing
 
 private func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {

@@ -173,8 +173,8 @@ struct S3MultipartPlanTests {
     _ = try upload.partsReady(bytesOnDisk: 25, finished: true)
     #expect(upload.partETagsAreMD5 == false)
     let digests = [md5([1]), md5([2]), md5([3])]
-    upload.completed(part: 1, eTag: "\"\(S3MultipartUpload.hex(digests[0]))\"", md5: digests[0])
-    upload.completed(part: 2, eTag: S3MultipartUpload.hex(digests[1]).uppercased(), md5: digests[1])
+    upload.completed(part: 1, eTag: "\"\(hex(digests[0]))\"", md5: digests[0])
+    upload.completed(part: 2, eTag: hex(digests[1]).uppercased(), md5: digests[1])
     #expect(upload.partETagsAreMD5)
     upload.completed(part: 3, eTag: "\"b4a5b4c7f3c8a1d0e1f2a3b4c5d6e7f8\"", md5: digests[2])
     #expect(upload.partETagsAreMD5 == false)
@@ -210,7 +210,7 @@ struct S3MultipartPlanTests {
   @Test("etagIsMD5 ignores quotes and case")
   func etagIsMD5() {
     let digest = md5(Array("hello".utf8))
-    #expect(S3MultipartUpload.hex(digest) == "5d41402abc4b2a76b9719d911017c592")
+    #expect(hex(digest) == "5d41402abc4b2a76b9719d911017c592")
     #expect(S3MultipartUpload.etagIsMD5("\"5d41402abc4b2a76b9719d911017c592\"", md5: digest))
     #expect(S3MultipartUpload.etagIsMD5("5D41402ABC4B2A76B9719D911017C592", md5: digest))
     #expect(S3MultipartUpload.etagIsMD5("W/\"5d41402abc4b2a76b9719d911017c592\"", md5: digest))
@@ -266,7 +266,7 @@ struct S3MultipartPlanTests {
         var rng = S3MultipartTestRandom(state: orderSeed)
         for range in ranges.shuffled(using: &rng) {
           let part = Array(file[Int(range.offset)..<Int(range.offset + range.length)])
-          upload.completed(part: range.number, eTag: "\"\(S3MultipartUpload.hex(md5(part)))\"", md5: md5(part))
+          upload.completed(part: range.number, eTag: "\"\(hex(md5(part)))\"", md5: md5(part))
         }
       } catch {
         Issue.record("unexpected \(error)")
@@ -281,7 +281,7 @@ struct S3MultipartPlanTests {
         count += 1
         offset = end
       }
-      let expected = count == 0 ? nil : "\"\(S3MultipartUpload.hex(md5(partDigests)))-\(count)\""
+      let expected = count == 0 ? nil : "\"\(hex(md5(partDigests)))-\(count)\""
       #expect(upload.expectedCompositeETag == expected)
       #expect(upload.completedParts.map(\.number) == Array(0..<count).map { $0 + 1 })
       for (number, eTag) in upload.completedParts {

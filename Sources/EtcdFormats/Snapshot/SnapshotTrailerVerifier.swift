@@ -9,6 +9,7 @@
 // present. Checked against etcd 3.4.23 and 3.5.1 (see shared spec section 1).
 import Crypto
 import Foundation
+import SnapshotCore
 
 /// Checks etcd's SHA-256 trailer while the bytes stream past, in one pass and constant memory.
 ///
@@ -103,15 +104,4 @@ package struct SnapshotTrailerCheck: Sendable, Equatable {
     }
     return nil
   }
-}
-
-/// Lower-case hex of bytes.
-package func hex(_ bytes: some Sequence<UInt8>) -> String {
-  let digits: [UInt8] = Array("0123456789abcdef".utf8)
-  var out: [UInt8] = []
-  for b in bytes {
-    out.append(digits[Int(b >> 4)])
-    out.append(digits[Int(b & 0xF)])
-  }
-  return String(decoding: out, as: UTF8.self)
 }

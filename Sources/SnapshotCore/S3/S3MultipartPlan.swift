@@ -171,7 +171,7 @@ package struct S3MultipartUpload: Sendable {
       guard let md5 = completions[number]?.md5 else { return nil }
       digests += md5
     }
-    return "\"" + Self.hex(Array(Insecure.MD5.hash(data: digests))) + "-\(partCount)\""
+    return "\"" + hex(Insecure.MD5.hash(data: digests)) + "-\(partCount)\""
   }
 
   /// Whether `eTag` (quoted or not) is the MD5 `md5` in hex, in any letter case.
@@ -187,18 +187,6 @@ package struct S3MultipartUpload: Sendable {
   /// The MD5 digest of `bytes` (16 bytes), as `completed(part:eTag:md5:)` wants it.
   package static func md5(_ bytes: [UInt8]) -> [UInt8] {
     Array(Insecure.MD5.hash(data: bytes))
-  }
-
-  /// `bytes` as lowercase hex.
-  package static func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-      out.append(digits[Int(byte >> 4)])
-      out.append(digits[Int(byte & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
   }
 
   private static func unquoted(_ eTag: String) -> Substring {

@@ -72,7 +72,7 @@ package struct S3Signer: Sendable, CustomStringConvertible, CustomDebugStringCon
     let canonical = canonicalRequest(request, amzDate: amzDate)
     let toSign = stringToSign(canonicalRequest: canonical, amzDate: amzDate)
     let key = SymmetricKey(data: signingKey(dateStamp: Self.dateStamp(amzDate)))
-    let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(toSign.utf8), using: key))
+    let signature = hex(HMAC<SHA256>.authenticationCode(for: Array(toSign.utf8), using: key))
     let authorization =
       "\(Self.algorithm) Credential=\(credentials.accessKeyID)/\(credentialScope(amzDate: amzDate)), "
       + "SignedHeaders=\(Self.signedHeaders(headers)), Signature=\(signature)"
@@ -115,7 +115,7 @@ package struct S3Signer: Sendable, CustomStringConvertible, CustomDebugStringCon
 
   /// The string to sign: algorithm, amzDate, credential scope and the hex SHA-256 of the canonical request.
   package func stringToSign(canonicalRequest: String, amzDate: String) -> String {
-    let hash = Self.hex(SHA256.hash(data: Array(canonicalRequest.utf8)))
+    let hash = hex(SHA256.hash(data: Array(canonicalRequest.utf8)))
     return [Self.algorithm, amzDate, credentialScope(amzDate: amzDate), hash].joined(separator: "\n")
   }
 
@@ -207,17 +207,6 @@ package struct S3Signer: Sendable, CustomStringConvertible, CustomDebugStringCon
 
   /// The `yyyymmdd` prefix of an amzDate.
   private static func dateStamp(_ amzDate: String) -> String { String(amzDate.prefix(8)) }
-
-  /// Lowercase hex of any bytes (digests, MACs).
-  private static func hex(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for byte in bytes {
-      out.append(digits[Int(byte >> 4)])
-      out.append(digits[Int(byte & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
-  }
 
   /// `value` in decimal, zero-padded on the left to `width` digits.
   private static func pad(_ value: some BinaryInteger, _ width: Int) -> String {

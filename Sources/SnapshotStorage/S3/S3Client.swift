@@ -232,7 +232,7 @@ package final class S3Client: Sendable {
     switch body {
     case .empty: break
     case .bytes(let bytes, let contentType):
-      payloadHash = hex(Array(SHA256.hash(data: bytes)))
+      payloadHash = S3Signer.payloadHash(bytes)
       signed.append(("content-type", contentType))
       signed.append(("content-md5", Data(Insecure.MD5.hash(data: bytes)).base64EncodedString()))
       buffer = ByteBuffer(bytes: bytes)
@@ -281,16 +281,4 @@ package final class S3Client: Sendable {
     let nanos = max(0, s * 1_000_000_000 + a / 1_000_000_000)
     return .now() + .nanoseconds(nanos)
   }
-}
-
-/// Lower-case hex of bytes.
-func hex(_ bytes: [UInt8]) -> String {
-  let digits = Array("0123456789abcdef".utf8)
-  var out = [UInt8]()
-  out.reserveCapacity(bytes.count * 2)
-  for b in bytes {
-    out.append(digits[Int(b >> 4)])
-    out.append(digits[Int(b & 15)])
-  }
-  return String(decoding: out, as: UTF8.self)
 }
