@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import PropertyBased
 import SnapshotCore
 import Testing
@@ -263,7 +264,7 @@ struct S3MultipartPlanTests {
       var upload = S3MultipartUpload(partSize: partSize)
       do {
         let ranges = try upload.partsReady(bytesOnDisk: Int64(size), finished: true)
-        var rng = S3MultipartTestRandom(state: orderSeed)
+        var rng = SplitMix64(state: orderSeed)
         for range in ranges.shuffled(using: &rng) {
           let part = Array(file[Int(range.offset)..<Int(range.offset + range.length)])
           upload.completed(part: range.number, eTag: "\"\(hex(md5(part)))\"", md5: md5(part))
@@ -299,18 +300,5 @@ struct S3MultipartPlanTests {
       out.append(UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) ?? 0)
     }
     return out
-  }
-}
-
-/// SplitMix64, so that an order is the same for a given seed.
-private struct S3MultipartTestRandom: RandomNumberGenerator {
-  var state: UInt64
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }

@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import PropertyBased
 import SnapshotCore
 import Testing
@@ -46,7 +47,7 @@ struct S3RequestsTests {
   @Test("CompleteMultipartUpload with shuffled parts always reads back sorted")
   func completeSorted() async {
     await propertyCheck(count: 300, input: Gen.int(in: 1...10_000).set(ofAtMost: 0...50), Gen.uint64()) { numbers, seed in
-      var rng = S3RequestsTestRandom(state: seed)
+      var rng = SplitMix64(state: seed)
       let parts = numbers.shuffled(using: &rng).map { (number: $0, eTag: "\"etag-\($0)\"") }
       let root = try? S3XML.parse(S3RequestBody.completeMultipartUpload(parts: parts))
       #expect(root?.children("Part").compactMap { $0.value("PartNumber").flatMap { Int($0) } } == numbers.sorted())
@@ -103,19 +104,6 @@ struct S3RequestsTests {
   }
 
   static let deleteBodyMD5 = "tdoMC7uFdjJSRIk0Ng190Q=="
-}
-
-/// SplitMix64, so that a shuffle is the same for a given seed.
-private struct S3RequestsTestRandom: RandomNumberGenerator {
-  var state: UInt64
-
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
 }
 
 @Suite("S3RequestBody.tagging: the PutObjectTagging body")

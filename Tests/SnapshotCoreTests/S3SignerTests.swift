@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import Foundation
 import SnapshotCore
 import Testing
@@ -309,7 +310,7 @@ struct S3SignerTests {
   func amzDateMatchesFoundation() throws {
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = try #require(TimeZone(identifier: "UTC"))
-    var random = SeededGenerator(seed: 0x5167_5634)
+    var random = SplitMix64(state: 0x5167_5634)
     var failures: [String] = []
     for _ in 0..<2000 {
       let seconds = Double(Int64.random(in: -2_208_988_800...7_258_118_400, using: &random))  // 1900 to 2200
@@ -338,23 +339,5 @@ struct S3SignerTests {
     #expect(signer.description == "S3Signer(accessKeyID: AKIDVISIBLE, region: us-west-2, service: s3)")
     #expect(dumped.contains("AKIDVISIBLE"))
     #expect(dumped.contains("us-west-2"))
-  }
-}
-
-/// SplitMix64: deterministic pseudo-random numbers, so that a failing seed replays the same input.
-struct SeededGenerator: RandomNumberGenerator {
-  /// The state, advanced by each call.
-  var state: UInt64
-
-  /// Starts the sequence at `seed`.
-  init(seed: UInt64) { state = seed }
-
-  /// The next 64 random bits.
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
