@@ -54,8 +54,7 @@ struct ClusterResetCommand: AsyncParsableCommand {
   func run() async throws {
     try await runReporting(debug: global.debug) {
       let env = ProcessInfo.processInfo.environment
-      let (s3Config, problems) = s3.configuration(environment: env)
-      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let s3Config = try s3.validated(environment: env)
       if s3Config != nil && restorePath == nil {
         throw SnapshotError(
           .invalidConfiguration, "--s3 needs --restore-path NAME: the name of the snapshot in the bucket (see `etcd-snapshot ls --s3`)")

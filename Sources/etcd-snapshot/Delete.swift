@@ -28,8 +28,7 @@ struct Delete: AsyncParsableCommand {
   func run() async throws {
     try await runReporting(debug: global.debug) {
       let env = ProcessInfo.processInfo.environment
-      let (s3Config, problems) = s3.configuration(environment: env)
-      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let s3Config = try s3.validated(environment: env)
       let catalog = Catalog(storage: directory.configuration(environment: env), s3: s3Config, logger: makeLogger(debug: global.debug))
       for name in try await catalog.delete(names: names) { print("deleted \(name)") }
     }
@@ -71,8 +70,7 @@ struct Prune: AsyncParsableCommand {
   func run() async throws {
     try await runReporting(debug: global.debug) {
       let env = ProcessInfo.processInfo.environment
-      let (s3Config, problems) = s3.configuration(environment: env)
-      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let s3Config = try s3.validated(environment: env)
       var config = PruneConfiguration(storage: directory.configuration(environment: env))
       config.retention = retention
       config.namePrefix = name

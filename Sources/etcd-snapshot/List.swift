@@ -35,8 +35,7 @@ struct List: AsyncParsableCommand {
   func run() async throws {
     try await runReporting(debug: global.debug) {
       let env = ProcessInfo.processInfo.environment
-      let (s3Config, problems) = s3.configuration(environment: env)
-      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let s3Config = try s3.validated(environment: env)
       let catalog = Catalog(storage: directory.configuration(environment: env), s3: s3Config, logger: makeLogger(debug: global.debug))
       let entries = try await catalog.list()
       switch output {

@@ -69,8 +69,7 @@ struct Restore: AsyncParsableCommand {
     try await runReporting(debug: global.debug) {
       let env = ProcessInfo.processInfo.environment
       let storage = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, environment: env)
-      let (s3Config, problems) = s3.configuration(environment: env)
-      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let s3Config = try s3.validated(environment: env)
       try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: makeLogger(debug: global.debug)) {
         path, metadata in try restore(path: path, metadata: metadata, from: s3Config.map { $0.address(of: snapshot) } ?? path)
       }

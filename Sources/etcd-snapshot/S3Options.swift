@@ -62,6 +62,14 @@ struct S3Options: ParsableArguments {
   @Option(name: .customLong("s3-retention"), help: ArgumentHelp("S3 snapshots to keep per node (prune; default 5).", valueName: "n"))
   var retention: Int?
 
+  /// The S3 configuration when `--s3` is given (nil otherwise); throws what could not be read,
+  /// all at once. (The configuration's own `problems()` are checked where it is used.)
+  func validated(environment env: [String: String]) throws(SnapshotError) -> S3Configuration? {
+    let (c, problems) = configuration(environment: env)
+    guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+    return c
+  }
+
   /// The S3 configuration when `--s3` is given (nil otherwise), and what could not be read.
   ///
   /// Keys come from the flags, then `AWS_*` variables, then the credentials file.

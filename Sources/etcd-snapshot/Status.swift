@@ -35,8 +35,7 @@ struct Status: AsyncParsableCommand {
     try await runReporting(debug: global.debug) {
       let env = ProcessInfo.processInfo.environment
       let storage = directory.configuration(environment: env)
-      let (s3Config, problems) = s3.configuration(environment: env)
-      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let s3Config = try s3.validated(environment: env)
       let report = try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: makeLogger(debug: global.debug)) {
         path, metadata in try ReadSnapshotStatus.run(path: path, metadata: metadata)
       }

@@ -42,8 +42,7 @@ struct Verify: AsyncParsableCommand {
     try await runReporting(debug: global.debug) {
       let env = ProcessInfo.processInfo.environment
       let storage = directory.configuration(environment: env)
-      let (s3Config, problems) = s3.configuration(environment: env)
-      guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+      let s3Config = try s3.validated(environment: env)
       let logger = makeLogger(debug: global.debug)
       // (label, name or path, metadata, in S3)
       var targets: [(label: String, argument: String, metadata: SnapshotMetadata?, remote: Bool)] = []
