@@ -50,11 +50,12 @@ package struct Catalog: Sendable {
       throw SnapshotError(.invalidConfiguration, "give the names of the snapshots to delete (see `etcd-snapshot ls`)")
     }
     guard s3 != nil else { return try local.delete(names: names) }
-    let localNames = Set(try local.list().map(\.fileName))
+    let local = self.local
+    let localNames = Set(names.filter { LocalSnapshotStore.nameProblem($0) == nil && fileExists(local.path(of: $0)) })
     let s3Location = s3.map { "s3://\($0.bucket)/\($0.keyPrefix)" } ?? ""
     return try await withS3 { store in
       guard let store else { return [] }
-      let remoteNames = Set(try await store.list().map(\.fileName))
+      let remoteNames = try await store.names()
       var problems: [String] = []
       for name in names {
         if let p = LocalSnapshotStore.nameProblem(name) {
@@ -67,7 +68,7 @@ package struct Catalog: Sendable {
       guard problems.isEmpty else { throw SnapshotError.nothingDeleted(problems) }
       var deleted: [String] = []
       let remote = names.filter { remoteNames.contains($0) }
-      for name in try await store.delete(names: remote) { deleted.append("\(name) (\(s3Location))") }
+      for name in try await store.remove(names: remote) { deleted.append("\(name) (\(s3Location))") }
       let here = names.filter { localNames.contains($0) }
       if !here.isEmpty {
         for name in try local.delete(names: here) { deleted.append("\(name) (\(storage.snapshotDirectory))") }
@@ -93,9 +94,10 @@ package struct Catalog: Sendable {
     let dryRun = configuration.dryRun
     let remote = try await withS3 { store -> (RetentionPlan, [String]) in
       guard let store else { return (RetentionPlan(keep: [], delete: []), []) }
-      let plan = Self.plan(try await store.list(preferredPrefixes: [prefix]), prefix: prefix, keep: s3.retention)
+      let entries = try await store.list(preferredPrefixes: [prefix], readingSidecars: false)
+      let plan = Self.plan(entries, prefix: prefix, keep: s3.retention)
       if dryRun || plan.delete.isEmpty { return (plan, []) }
-      return (plan, try await store.delete(names: plan.delete.map(\.name)))
+      return (plan, try await store.remove(names: plan.delete.map(\.name)))
     }
     result.s3Plan = remote.0
     result.s3Deleted = remote.1

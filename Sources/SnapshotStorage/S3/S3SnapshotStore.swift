@@ -20,17 +20,33 @@ package struct S3SnapshotStore: Sendable {
 
   var configuration: S3Configuration { client.configuration }
 
-  /// Every snapshot object in the folder, newest first.
-  package func list(preferredPrefixes: [String] = []) async throws -> [SnapshotEntry] {
+  /// The snapshot objects of the folder (one listing; hidden and `.part` names left out).
+  private func snapshotObjects() async throws -> [(name: String, object: S3ObjectSummary)] {
     let prefix = configuration.keyPrefix
-    let objects = try await client.listObjects(prefix: prefix)
-    let sidecars = Set(try await client.listObjects(prefix: prefix + ".metadata/").map { String($0.key.dropFirst(prefix.count + 10)) })
-    let candidates = objects.compactMap { o -> (String, S3ObjectSummary)? in
+    return try await client.listObjects(prefix: prefix).compactMap { o in
       let name = String(o.key.dropFirst(prefix.count))
       guard !name.isEmpty, !name.hasPrefix("."), !name.hasSuffix(".part"), !name.hasSuffix("/") else { return nil }
       return (name, o)
     }
-    let records = try await readSidecars(candidates.map(\.0).filter { sidecars.contains($0) })
+  }
+
+  /// The names of the snapshots in the folder: list pages only, no sidecars.
+  package func names() async throws -> Set<String> {
+    Set(try await snapshotObjects().map(\.name))
+  }
+
+  /// Every snapshot object in the folder, newest first.
+  ///
+  /// `readingSidecars: false` leaves the `.metadata/` records unread (entries are what their
+  /// names say): enough for retention, and one request per snapshot cheaper.
+  package func list(preferredPrefixes: [String] = [], readingSidecars: Bool = true) async throws -> [SnapshotEntry] {
+    let prefix = configuration.keyPrefix
+    let candidates = try await snapshotObjects()
+    var records: [String: LocalSnapshotStore.MetadataLookup] = [:]
+    if readingSidecars {
+      let sidecars = Set(try await client.listObjects(prefix: prefix + ".metadata/").map { String($0.key.dropFirst(prefix.count + 10)) })
+      records = try await readSidecars(candidates.map(\.name).filter { sidecars.contains($0) })
+    }
     var entries: [SnapshotEntry] = []
     for (name, object) in candidates {
       var metadata: SnapshotMetadata?
@@ -87,15 +103,20 @@ package struct S3SnapshotStore: Sendable {
   /// Deletes snapshots and their sidecars, all or none: every name is checked in one listing first.
   package func delete(names: [String]) async throws -> [String] {
     var problems: [String] = []
-    let existing = Set(try await client.listObjects(prefix: configuration.keyPrefix).map(\.key))
+    let existing = try await self.names()
     for name in names {
       if let p = LocalSnapshotStore.nameProblem(name) {
         problems.append(p)
-      } else if !existing.contains(configuration.objectKey(name)) {
+      } else if !existing.contains(name) {
         problems.append("no snapshot named \(quoted(name)) in s3://\(configuration.bucket)/\(configuration.keyPrefix): see `etcd-snapshot ls --s3`")
       }
     }
     guard problems.isEmpty else { throw SnapshotError.nothingDeleted(problems) }
+    return try await remove(names: names)
+  }
+
+  /// Deletes snapshots and their sidecars that a listing has just shown to exist.
+  package func remove(names: [String]) async throws -> [String] {
     var deleted: [String] = []
     for name in names where !deleted.contains(name) {
       try await client.deleteObject(key: configuration.objectKey(name))
@@ -118,18 +139,24 @@ package struct S3SnapshotStore: Sendable {
     }
     var file = try AtomicFile(path: path, what: "the downloaded snapshot")
     do {
-      let sink = DownloadSink()
+      // Hashed and checked as it is written; the download is one task, so plain local state.
+      var sha = SHA256()
+      var trailer = SnapshotTrailerVerifier()
       let head: S3ObjectHead
       do {
         head = try await client.download(key: key) { buffer in
-          try sink.write(buffer, to: &file)
+          try buffer.withUnsafeReadableBytes { raw in
+            sha.update(bufferPointer: raw)
+            trailer.update(raw)
+            try file.write(raw)
+          }
         }
       } catch let error as SnapshotError where error.code == .notFound {
         throw SnapshotError(
           .notFound,
           "no snapshot named \(quoted(name)) in s3://\(configuration.bucket)/\(configuration.keyPrefix): see `etcd-snapshot ls --s3`")
       }
-      let digest = sink.finish()
+      let digest = (sha256: hex(sha.finalize()), trailerProblem: trailer.finish().problem)
       if let record {
         guard record.size == head.size, record.sha256 == digest.sha256 else {
           throw SnapshotError(
@@ -147,23 +174,5 @@ package struct S3SnapshotStore: Sendable {
       file.abort()
       throw error
     }
-  }
-}
-
-/// Hashes and checks a download as it is written.
-final class DownloadSink: @unchecked Sendable {
-  private var sha = SHA256()
-  private var trailer = SnapshotTrailerVerifier()
-
-  func write(_ buffer: ByteBuffer, to file: inout AtomicFile) throws {
-    try buffer.withUnsafeReadableBytes { raw in
-      sha.update(bufferPointer: raw)
-      trailer.update(raw)
-      try file.write(raw)
-    }
-  }
-
-  func finish() -> (sha256: String, trailerProblem: String?) {
-    (hex(Array(sha.finalize())), trailer.finish().problem)
   }
 }
