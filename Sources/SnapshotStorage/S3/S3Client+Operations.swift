@@ -132,7 +132,7 @@ extension S3Client {
       attempt += 1
       let response = try await send(
         .POST, key: key, query: [("uploadId", uploadID)], body: .bytes(body, contentType: "application/xml"),
-        operation: "CompleteMultipartUpload")
+        operation: "CompleteMultipartUpload", deadline: deadline)
       switch try S3Responses.parseCompleteMultipartUploadOutcome(response.body) {
       case .completed(let eTag, let checksum): return (eTag, checksum)
       case .failed(let e):

@@ -128,12 +128,14 @@ package final class S3Client: Sendable {
   /// Sends one request, retrying transient failures with backoff until `--s3-timeout` runs out.
   ///
   /// `accept` lists the statuses that count as success (others become classified errors).
+  /// `deadline` defaults to `--s3-timeout` from now; a caller that retries on its own passes
+  /// its deadline so that the budget is one for the whole operation.
   package func send(
     _ method: HTTPMethod, key: String?, query: [(name: String, value: String)] = [],
     headers extra: [(name: String, value: String)] = [], body: Body = .empty,
-    operation: String, accept: Set<Int> = [200], maxBody: Int = 16 * 1024 * 1024
+    operation: String, accept: Set<Int> = [200], maxBody: Int = 16 * 1024 * 1024, deadline: ContinuousClock.Instant? = nil
   ) async throws -> Response {
-    let deadline = ContinuousClock.now + configuration.timeout
+    let deadline = deadline ?? ContinuousClock.now + configuration.timeout
     var attempt = 0
     while true {
       attempt += 1

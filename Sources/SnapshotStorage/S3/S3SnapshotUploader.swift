@@ -190,15 +190,13 @@ package struct S3SnapshotUploader: Sendable {
         .corrupt, "s3://\(client.configuration.bucket)/\(key) holds \(head.size) bytes after the upload, not \(size); it was removed")
     }
     if plan.partETagsAreMD5, let expected = plan.expectedCompositeETag {
-      for seen in [completeETag, head.eTag ?? expected] where Self.unquoted(seen) != Self.unquoted(expected) {
+      for seen in [completeETag, head.eTag ?? expected] where !S3MultipartUpload.sameETag(seen, expected) {
         throw SnapshotError(
           .corrupt,
           "s3://\(client.configuration.bucket)/\(key) has ETag \(seen) but the parts sent give \(expected): the object was damaged; it was removed")
       }
     }
   }
-
-  static func unquoted(_ s: String) -> String { s.replacingOccurrences(of: "\"", with: "").lowercased() }
 
   /// Aborts the upload or removes the object, shielded from cancellation (a stopped save
   /// must not leave parts or a half-checked object behind).
