@@ -40,9 +40,7 @@ struct S3Fixture {
 
   /// `ls --s3 -o json`, decoded.
   func list(s3: [String]? = nil, environment extra: [String: String] = [:]) throws -> [ListedS3] {
-    let r = try Tool.run(["ls", "--dir", dir, "-o", "json"] + (s3 ?? arguments()), environment: environment.merging(extra) { $1 })
-    guard r.status == 0 else { throw HarnessError("ls --s3 failed: \(r)") }
-    return try JSONDecoder().decode([ListedS3].self, from: Data(r.stdout.utf8))
+    try Tool.list(dir, extra: s3 ?? arguments(), environment: environment.merging(extra) { $1 }, as: ListedS3.self)
   }
 
   /// Objects in the bucket under the folder (through boto3).

@@ -37,9 +37,14 @@ enum Tool {
 
   /// `ls -o json` of `dir`, decoded.
   static func list(_ dir: String) throws -> [Listed] {
-    let r = try run(["ls", "--dir", dir, "-o", "json"])
+    try list(dir, as: Listed.self)
+  }
+
+  /// `ls -o json` of `dir` with `extra` arguments (e.g. `--s3 …`), decoded as `Row`s.
+  static func list<Row: Decodable>(_ dir: String, extra: [String] = [], environment: [String: String] = [:], as: Row.Type) throws -> [Row] {
+    let r = try run(["ls", "--dir", dir, "-o", "json"] + extra, environment: environment)
     guard r.status == 0 else { throw HarnessError("ls failed: \(r)") }
-    return try JSONDecoder().decode([Listed].self, from: Data(r.stdout.utf8))
+    return try JSONDecoder().decode([Row].self, from: Data(r.stdout.utf8))
   }
 }
 
