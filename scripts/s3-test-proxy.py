@@ -55,6 +55,12 @@ matches and is not spent applies):
              then close the client socket with RST (SO_LINGER 0), no answer
     stall    read the request, then answer nothing for `seconds` (default 3600), then
              close (FIN); ends early if the client closes
+    lose_answer  forward the request, read the upstream's whole answer and drop it, then
+             answer `status` (default 503) with an S3 XML error as `status` does: the
+             work was done, its answer lost
+    stall_body  forward the request, relay the response head and the first `after_bytes`
+             (default 0) bytes of its body, then send nothing for `seconds` (default
+             3600) and close; ends early if the client closes
     delay    sleep `seconds` (default 1), then forward normally
   times     how many matching requests get the fault; omitted or null: unlimited
   Only a rule with "method": "CONNECT" applies to CONNECT (forward mode); its path_regex
@@ -73,6 +79,7 @@ no S3 request uses (in forward mode as origin-form requests to the proxy itself)
                            it is an int, else null (for decoders that want one type).
                            fault = null, "status", "reset", "stall" or "delay".
                            target = "host:port" the request went (or would have gone) to.
+                           range, if_match = the request's Range and If-Match headers, or null.
                            Control requests are not recorded.
   POST /__proxy/faults  body: a JSON list of rules (or one rule): replaces all rules
                            -> {"ok": true, "rules": N}; 400 {"error": ...} if invalid
@@ -397,7 +404,7 @@ def parse_absolute(target):
 MATCH_FIELDS = {"method", "path_regex", "query_contains"}
 ACTION_FIELDS = {"action", "status", "code", "message", "headers", "times", "seconds",
                  "after_bytes"}
-ACTIONS = {"status", "reset", "stall", "delay"}
+ACTIONS = {"status", "reset", "stall", "stall_body", "lose_answer", "delay"}
 
 
 class Rule:
@@ -430,7 +437,7 @@ class Rule:
         self.headers = [(str(k), str(v)) for k, v in hdrs.items()]
         times = spec.get("times")
         self.times = None if times is None else int(times)
-        default_seconds = {"stall": 3600.0, "delay": 1.0}.get(self.action, 0.0)
+        default_seconds = {"stall": 3600.0, "stall_body": 3600.0, "delay": 1.0}.get(self.action, 0.0)
         self.seconds = float(spec.get("seconds", default_seconds))
         self.after_bytes = int(spec.get("after_bytes", 0))
         self.spec = dict(spec)
@@ -656,7 +663,8 @@ class Connection:
         fr = framing(head)  # BadRequest -> 400 and close
 
         entry = {"method": method, "path": path, "query": query, "status": None,
-                 "fault": None, "target": label, "http_status": None}
+                 "fault": None, "target": label, "http_status": None,
+                 "range": head.get("range"), "if_match": head.get("if-match")}
         self.state.record(entry)
         rule = self.state.match(method, path, query)
         t0 = time.monotonic()
@@ -711,7 +719,8 @@ class Connection:
                     return False
                 self.hold(rule.seconds)
                 return False
-        return self.forward(entry, fr, expect, client_keep, method, out_head, upstream)
+        stall = rule if rule is not None and rule.action in ("stall_body", "lose_answer") else None
+        return self.forward(entry, fr, expect, client_keep, method, out_head, upstream, stall)
 
     def discard_body(self, head, expect, fr=None):
         fr = fr or framing(head)
@@ -738,7 +747,7 @@ class Connection:
                 return
 
     # -- forwarding
-    def forward(self, entry, fr, expect, client_keep, method, out_head, upstream):
+    def forward(self, entry, fr, expect, client_keep, method, out_head, upstream, stall=None):
         try:
             up = socket.create_connection(upstream, timeout=CONNECT_TIMEOUT)
         except OSError as e:
@@ -794,7 +803,32 @@ class Connection:
                     and h.first.startswith("HTTP/1.1"))
             # werkzeug (moto) says `Connection: close` on every response; drop that
             # hop-by-hop token so that the client can keep its connection, as with S3.
+            if stall is not None and stall.action == "lose_answer":
+                copy_body(upfile, discard, rfr, on_src_error=UpstreamError)
+                entry["status"] = stall.status
+                self.send_response(s3_error(stall.status, stall.code, stall.message,
+                                            extra_headers=stall.headers),
+                                   head_only=(method == "HEAD"))
+                return keep
             self.send(h.without_connection_close() if keep else h.raw)
+            if stall is not None:
+                left = [stall.after_bytes]
+
+                def send_some(b):
+                    if left[0] > 0:
+                        self.send(b[:left[0]])
+                        left[0] -= min(len(b), left[0])
+                    if left[0] <= 0:
+                        raise _Enough()
+
+                try:
+                    if left[0] > 0:
+                        copy_body(upfile, send_some, rfr, on_src_error=UpstreamError)
+                except _Enough:
+                    pass
+                entry["status"] = "stall"
+                self.hold(stall.seconds)
+                return False
             copy_body(upfile, self.send, rfr, on_src_error=UpstreamError)
             return keep
         except (UpstreamError, BadRequest, OSError) as e:

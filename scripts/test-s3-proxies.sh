@@ -352,6 +352,47 @@ check("fault stall/delay: stats", got == [("stall-me", "stall", "stall"),
       ("stall-boto", "stall", "stall"), ("stall-boto", 200, None),
       ("delay-me", 200, "delay")], got)
 
+# --- 6b. stall_body: the head and the first bytes arrive, then nothing
+control(RP, "POST", "/__proxy/reset")
+control(RP, "POST", "/__proxy/faults", [
+    {"method": "GET", "path_regex": "stall-body$", "action": "stall_body", "after_bytes": 1000,
+     "seconds": 2, "times": 1}])
+rev.put_object(Bucket=B, Key="stall-body", Body=b"z" * 5000)
+t = time.monotonic()
+resp = s3(f"http://127.0.0.1:{RP}", retries=1, read_timeout=1).get_object(Bucket=B, Key="stall-body")
+status = resp["ResponseMetadata"]["HTTPStatusCode"]
+got = b""
+try:
+    while True:
+        b = resp["Body"].read(100)
+        if not b:
+            break
+        got += b
+    outcome = "complete"
+except Exception as e:  # botocore ReadTimeoutError / urllib3 errors
+    outcome = type(e).__name__
+dt = time.monotonic() - t
+check("fault stall_body: 200 head, 1000 of 5000 bytes, then silence (read timeout)",
+      status == 200 and got == b"z" * 1000 and outcome != "complete" and 0.9 <= dt < 3,
+      (status, len(got), outcome, dt))
+got = [(e["status"], e["fault"]) for e in control(RP, "GET", "/__proxy/stats")["requests"]
+       if e["path"].endswith("stall-body") and e["method"] == "GET"]
+check("fault stall_body: stats", got == [("stall", "stall_body")], got)
+
+# --- 6c. lose_answer: the upstream did the work, the client gets an error
+control(RP, "POST", "/__proxy/reset")
+control(RP, "POST", "/__proxy/faults", [
+    {"method": "PUT", "path_regex": "lost-answer$", "action": "lose_answer", "status": 500,
+     "code": "InternalError", "times": 1}])
+try:
+    s3(f"http://127.0.0.1:{RP}", retries=1).put_object(Bucket=B, Key="lost-answer", Body=b"done")
+    outcome = "no error"
+except botocore.exceptions.ClientError as e:
+    outcome = e.response["Error"]["Code"]
+check("fault lose_answer: the client gets the error", outcome == "InternalError", outcome)
+check("fault lose_answer: the work was done",
+      rev.get_object(Bucket=B, Key="lost-answer")["Body"].read() == b"done")
+
 # --- 7. TLS reverse proxy, its control API on TLS and on the plain control port
 tls = s3(f"https://127.0.0.1:{TP}", verify=CERT)
 tls.put_object(Bucket=B, Key="tls.db", Body=b"over tls")

@@ -55,6 +55,13 @@ struct S3Options: ParsableArguments {
   var timeout: String?
 
   @Option(
+    name: .customLong("s3-read-timeout"),
+    help: ArgumentHelp(
+      "Longest wait for the next byte of an S3 response; a stalled one is retried within --s3-timeout (default 60s).",
+      valueName: "duration"))
+  var readTimeout: String?
+
+  @Option(
     name: .customLong("s3-proxy"),
     help: ArgumentHelp("HTTP proxy URL, or `none`; default: HTTPS_PROXY/HTTP_PROXY/NO_PROXY as Go reads them.", valueName: "url"))
   var proxy: String?
@@ -74,7 +81,7 @@ struct S3Options: ParsableArguments {
   ///
   /// Keys come from the flags, then `AWS_*` variables, then the credentials file.
   func configuration(environment env: [String: String]) -> (S3Configuration?, problems: [String]) {
-    let given = [endpoint, endpointCA, accessKey, secretKey, sessionToken, bucket, region, folder, bucketLookup, timeout, proxy]
+    let given = [endpoint, endpointCA, accessKey, secretKey, sessionToken, bucket, region, folder, bucketLookup, timeout, readTimeout, proxy]
     guard enabled else {
       if given.contains(where: { $0 != nil }) || skipSSLVerify || insecure || retention != nil {
         return (nil, ["--s3-* options were given without --s3: add --s3 to use the bucket"])
@@ -102,6 +109,13 @@ struct S3Options: ParsableArguments {
         c.timeout = d
       } else {
         problems.append("--s3-timeout \(quoted(timeout)) is not a positive duration: write it like 5m, 30s or 1h")
+      }
+    }
+    if let readTimeout {
+      if let d = GoDuration.parse(readTimeout), d > .zero {
+        c.readTimeout = d
+      } else {
+        problems.append("--s3-read-timeout \(quoted(readTimeout)) is not a positive duration: write it like 60s or 2m")
       }
     }
     c.proxy = nonEmpty(proxy)

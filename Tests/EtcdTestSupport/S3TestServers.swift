@@ -131,10 +131,15 @@ package final class S3TestProxy: Sendable {
     package var fault: String?
     /// Target host:port (forward mode).
     package var target: String?
+    /// The request's Range header.
+    package var range: String?
+    /// The request's If-Match header.
+    package var ifMatch: String?
 
     enum CodingKeys: String, CodingKey {
-      case method, path, query, fault, target
+      case method, path, query, fault, target, range
       case httpStatus = "http_status"
+      case ifMatch = "if_match"
     }
   }
 

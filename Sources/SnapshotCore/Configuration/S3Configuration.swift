@@ -37,6 +37,10 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
   package var bucketLookup = S3BucketLookup.auto
   /// `--s3-timeout`: time budget of one S3 operation, retries included.
   package var timeout: Duration = .seconds(300)
+  /// `--s3-read-timeout`: longest wait for the next byte of a response (head or body), as the
+  /// AWS CLI's `--cli-read-timeout`; a stalled response fails (and is retried within
+  /// `timeout`) after this long. Never more than `timeout`.
+  package var readTimeout: Duration = .seconds(60)
   /// `--s3-proxy`: nil = from `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`; `none` = no proxy; else a URL.
   package var proxy: String?
   /// `--s3-retention`: S3 snapshots kept per node and prefix by `prune`.
@@ -55,9 +59,13 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
   package init() {}
 
   private enum CodingKeys: String, CodingKey {
-    case endpoint, endpointCA, skipSSLVerify, insecure, accessKey, bucket, region, folder, bucketLookup, timeout, proxy, retention
+    case endpoint, endpointCA, skipSSLVerify, insecure, accessKey, bucket, region, folder, bucketLookup, timeout, readTimeout, proxy
+    case retention
     case concurrentParts, partSize, proxyEnvironment
   }
+
+  /// The idle bound of one response: `readTimeout`, but never more than the whole budget.
+  package var effectiveReadTimeout: Duration { min(readTimeout, timeout) }
 
   /// The folder with surrounding slashes removed (`a/b/` and `/a/b` are both `a/b`).
   package var normalizedFolder: String {

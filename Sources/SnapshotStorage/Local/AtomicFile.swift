@@ -60,6 +60,14 @@ package struct AtomicFile: ~Copyable {
     if code != 0 { throw SnapshotError.posix(code, call: "write", path: partPath, what: what) }
   }
 
+  /// Drops everything written so far (a download that has to start over).
+  package mutating func truncate() throws(SnapshotError) {
+    if ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0 {
+      let code = errno
+      throw SnapshotError.posix(code, call: "ftruncate", path: partPath, what: what)
+    }
+  }
+
   /// Writes everything or returns the errno that stopped it (0 on success).
   private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
     guard var base = bytes.baseAddress else { return 0 }

@@ -12,6 +12,8 @@ package struct S3ObjectHead: Sendable, Equatable {
   package var eTag: String?
   /// `x-amz-meta-*` values by lower-case name without the prefix.
   package var metadata: [String: String]
+  /// The store's CRC-32C of the object (composite for a multipart upload), when it keeps one.
+  package var checksumCRC32C: String?
 }
 
 extension S3Client {
@@ -59,7 +61,7 @@ extension S3Client {
 
   /// HEAD of an object, or nil when there is no such key.
   package func headObject(key: String) async throws -> S3ObjectHead? {
-    let response = try await send(.HEAD, key: key, operation: "HeadObject", accept: [200, 404])
+    let response = try await send(.HEAD, key: key, headers: [("x-amz-checksum-mode", "ENABLED")], operation: "HeadObject", accept: [200, 404])
     if response.status == 404 { return nil }
     return Self.head(from: response.headers)
   }
@@ -71,7 +73,8 @@ extension S3Client {
       if lower.hasPrefix("x-amz-meta-") { metadata[String(lower.dropFirst("x-amz-meta-".count))] = value }
     }
     return S3ObjectHead(
-      size: Int64(headers.first(name: "content-length") ?? "") ?? 0, eTag: headers.first(name: "etag"), metadata: metadata)
+      size: Int64(headers.first(name: "content-length") ?? "") ?? 0, eTag: headers.first(name: "etag"), metadata: metadata,
+      checksumCRC32C: headers.first(name: S3Checksum.header))
   }
 
   /// Uploads a small object in one PUT.
@@ -148,40 +151,68 @@ extension S3Client {
     _ = try await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "AbortMultipartUpload", accept: [200, 204, 404])
   }
 
-  /// Streams an object to `sink`, resuming with a Range request after a broken connection.
+  /// Streams an object to `sink`, resuming after a broken or stalled connection.
   ///
-  /// Returns the HEAD-like facts of the response (size, ETag, metadata).
-  package func download(key: String, sink: (ByteBuffer) async throws -> Void) async throws -> S3ObjectHead {
+  /// A resume asks for `Range: bytes=N-` with `If-Match` on the first answer's ETag, and
+  /// appends only a 206 whose `Content-Range` is exactly the rest of that object. Anything
+  /// else (a 200, another range, 412 because the object changed) starts over: `restart` is
+  /// called, and the sink must drop what it had. Every wait for the next byte is bounded by
+  /// `--s3-read-timeout`, the whole download (resumes included) by `--s3-timeout`.
+  /// Returns the HEAD-like facts of the object (size, ETag, metadata).
+  package func download(
+    key: String, restart: () throws -> Void, sink: (ByteBuffer) async throws -> Void
+  ) async throws -> S3ObjectHead {
     let deadline = ContinuousClock.now + configuration.timeout
+    let what = "s3://\(configuration.bucket)/\(key)"
     var received: Int64 = 0
     var head: S3ObjectHead?
     var attempt = 0
+    func startOver() throws {
+      if received > 0 { try restart() }
+      received = 0
+      head = nil
+    }
     while true {
       attempt += 1
       let failure: S3Failure
       do {
-        let extra: [(name: String, value: String)] = received > 0 ? [("range", "bytes=\(received)-")] : []
+        let extra = S3DownloadResume.headers(received: received, eTag: head?.eTag)
+        let asked: Int64? = extra.isEmpty ? nil : received
         let request = try request(.GET, key: key, query: [], headers: extra, body: .empty)
         let response = try await http.execute(request, deadline: Self.nioDeadline(deadline), logger: nil)
         let status = Int(response.status.code)
-        if status == 200 || (status == 206 && received > 0) {
-          if head == nil { head = Self.head(from: response.headers) }
+        var accepted = false
+        switch S3DownloadResume.judge(
+          status: status, contentRange: response.headers.first(name: "content-range"), answerETag: response.headers.first(name: "etag"),
+          asked: asked, size: head?.size, eTag: head?.eTag)
+        {
+        case .whole:
+          try startOver()
+          head = Self.head(from: response.headers)
+          accepted = true
+        case .rest:
+          accepted = true
+        case .startOver(let reason):
+          try startOver()
+          throw DownloadBroke(text: reason + "; starting again")
+        case .failure:
+          break
+        }
+        if accepted, let result = head {
           do {
             for try await chunk in response.body {
               try await sink(chunk)
               received += Int64(chunk.readableBytes)
+              if received > result.size { throw SnapshotError(.corrupt, "\(what) sent more than the \(result.size) bytes it announced") }
+              if ContinuousClock.now > deadline { throw BodyTooSlow() }
             }
           } catch let error as SnapshotError {
             throw error
           } catch {
-            if Task.isCancelled { throw SnapshotError(.cancelled, "stopped while downloading s3://\(configuration.bucket)/\(key)") }
-            throw DownloadBroke(text: Self.describeTransport(error))
+            if Task.isCancelled { throw SnapshotError(.cancelled, "stopped while downloading \(what)") }
+            throw DownloadBroke(text: describeTransport(error) + " after \(received) of \(result.size) bytes")
           }
-          guard let result = head else { throw SnapshotError(.internal, "download of \(key): no response head") }
           if received == result.size { return result }
-          if received > result.size {
-            throw SnapshotError(.corrupt, "s3://\(configuration.bucket)/\(key) sent \(received) bytes but announced \(result.size)")
-          }
           throw DownloadBroke(text: "the connection ended after \(received) of \(result.size) bytes")
         }
         var body: [UInt8] = []
@@ -192,9 +223,9 @@ extension S3Client {
       } catch let broke as DownloadBroke {
         failure = S3Failure(httpStatus: nil, response: nil, transportError: broke.text)
       } catch {
-        if Task.isCancelled { throw SnapshotError(.cancelled, "stopped while downloading s3://\(configuration.bucket)/\(key)") }
+        if Task.isCancelled { throw SnapshotError(.cancelled, "stopped while downloading \(what)") }
         if let tls = tlsFailure(error) { throw tls }
-        failure = S3Failure(httpStatus: nil, response: nil, transportError: Self.describeTransport(error))
+        failure = S3Failure(httpStatus: nil, response: nil, transportError: describeTransport(error))
       }
       try await retryOrThrow(failure, attempt: attempt, deadline: deadline, operation: "GetObject", key: key)
     }

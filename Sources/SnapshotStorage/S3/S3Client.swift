@@ -64,7 +64,7 @@ package final class S3Client: Sendable {
     if c.skipSSLVerify { tls.certificateVerification = .none }
     var config = HTTPClient.Configuration(
       tlsConfiguration: tls, redirectConfiguration: .disallow,
-      timeout: .init(connect: .seconds(10)), connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64),
+      timeout: .init(connect: .seconds(10), read: Self.timeAmount(c.effectiveReadTimeout)), connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64),
       proxy: nil, ignoreUncleanSSLShutdown: false, decompression: .disabled)
     config.httpVersion = .http1Only
     let requestHost = c.usesPathStyle ? c.endpointHost : c.bucket + "." + c.endpointHost
@@ -149,7 +149,7 @@ package final class S3Client: Sendable {
       } catch {
         if Task.isCancelled { throw SnapshotError(.cancelled, "stopped while \(describe(operation, key: key)) was running") }
         if let tls = tlsFailure(error) { throw tls }
-        failure = S3Failure(httpStatus: nil, response: nil, transportError: Self.describeTransport(error))
+        failure = S3Failure(httpStatus: nil, response: nil, transportError: describeTransport(error))
       }
       try await retryOrThrow(failure, attempt: attempt, deadline: deadline, operation: operation, key: key)
     }
@@ -206,11 +206,12 @@ package final class S3Client: Sendable {
     return "HTTP \(f.httpStatus ?? 0)" + (f.response.map { " \($0.code)" } ?? "")
   }
 
-  static func describeTransport(_ error: any Error) -> String {
+  func describeTransport(_ error: any Error) -> String {
+    if error is BodyTooSlow { return "the response was still arriving when --s3-timeout \(configuration.timeout) ran out" }
     if let e = error as? HTTPClientError {
       switch e {
       case .deadlineExceeded: return "timed out"
-      case .readTimeout: return "read timed out"
+      case .readTimeout: return "timed out: no data for \(configuration.effectiveReadTimeout) (--s3-read-timeout)"
       case .connectTimeout: return "connect timed out"
       case .remoteConnectionClosed: return "connection closed by the server"
       default: return "\(e)"
@@ -270,11 +271,22 @@ package final class S3Client: Sendable {
     let status = Int(response.status.code)
     var collected: [UInt8] = []
     if method != .HEAD {
+      // The client's read timeout bounds each wait for the next byte; the budget bounds the whole body.
       for try await chunk in response.body {
         if collected.count < maxBody { collected += chunk.readableBytesView.prefix(maxBody - collected.count) }
+        if ContinuousClock.now > deadline { throw BodyTooSlow() }
       }
     }
     return Response(status: status, headers: response.headers, body: collected)
+  }
+
+  /// A response body still arriving when the operation's budget ran out.
+  struct BodyTooSlow: Error {}
+
+  /// A `Duration` as NIO's `TimeAmount`.
+  static func timeAmount(_ d: Duration) -> TimeAmount {
+    let (s, a) = d.components
+    return .nanoseconds(max(0, s * 1_000_000_000 + a / 1_000_000_000))
   }
 
   static func nioDeadline(_ deadline: ContinuousClock.Instant) -> NIODeadline {

@@ -144,7 +144,14 @@ package struct S3SnapshotStore: Sendable {
       var trailer = SnapshotTrailerVerifier()
       let head: S3ObjectHead
       do {
-        head = try await client.download(key: key) { buffer in
+        head = try await client.download(
+          key: key,
+          restart: { () throws(SnapshotError) in
+            try file.truncate()
+            sha = SHA256()
+            trailer = SnapshotTrailerVerifier()
+          }
+        ) { buffer in
           try buffer.withUnsafeReadableBytes { raw in
             sha.update(bufferPointer: raw)
             trailer.update(raw)

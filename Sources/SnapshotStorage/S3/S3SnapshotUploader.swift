@@ -79,7 +79,7 @@ package struct S3SnapshotUploader: Sendable {
         fd: fd, key: key, uploadID: id, plan: &plan, crcs: &crcs, file: file, iterator: &iterator)
       let parts = plan.completedParts
       let checksums = crcs.mapValues { S3Checksum.base64($0) }
-      let (eTag, compositeCRC) = try await client.completeMultipartUpload(key: key, uploadID: id, parts: parts, checksums: checksums)
+      let (eTag, compositeCRC) = try await complete(key: key, uploadID: id, parts: parts, checksums: checksums, size: metadata.size)
       completed = true
       try await check(key: key, size: metadata.size, plan: plan, completeETag: eTag)
       if let compositeCRC {
@@ -198,6 +198,23 @@ package struct S3SnapshotUploader: Sendable {
     }
   }
 
+  /// CompleteMultipartUpload; when it fails without a clear answer (its response lost or
+  /// stalled, or `NoSuchUpload` because an earlier attempt did complete), the object is looked
+  /// at: one of the expected size means the upload completed, and the usual checks follow.
+  private func complete(
+    key: String, uploadID: String, parts: [(number: Int, eTag: String)], checksums: [Int: String], size: Int64
+  ) async throws -> (eTag: String, checksum: String?) {
+    do {
+      return try await client.completeMultipartUpload(key: key, uploadID: uploadID, parts: parts, checksums: checksums)
+    } catch let error as SnapshotError where error.code != .cancelled {
+      guard let head = try? await client.headObject(key: key), head.size == size, let eTag = head.eTag else { throw error }
+      logger.notice(
+        "CompleteMultipartUpload of s3://\(client.configuration.bucket)/\(key) reported \(error.message), but the object is there with all \(size) bytes: checking it"
+      )
+      return (eTag, head.checksumCRC32C)
+    }
+  }
+
   /// Aborts the upload or removes the object, shielded from cancellation (a stopped save
   /// must not leave parts or a half-checked object behind).
   private func cleanUp(key: String, uploadID: String?, completed: Bool) async {
@@ -210,6 +227,9 @@ package struct S3SnapshotUploader: Sendable {
           try await client.deleteObject(key: key)
         } else {
           try await client.abortMultipartUpload(key: key, uploadID: uploadID)
+          // A Complete whose answer was lost may have finished after all: a failed save
+          // leaves no object without its sidecar.
+          if try await client.headObject(key: key) != nil { try await client.deleteObject(key: key) }
         }
       } catch {
         logger.error(
