@@ -87,6 +87,11 @@ struct Prune: AsyncParsableCommand {
   /// Local lines read as before `--s3` existed (`would delete NAME`); S3 lines name the bucket.
   private func report(_ plan: RetentionPlan, in location: String?, retention: Int) {
     let suffix = location.map { " (\($0))" } ?? ""
+    for item in plan.future {
+      note(
+        "etcd-snapshot: warning: \(escapedForTerminal(item.name))\(suffix) is dated \(rfc3339(timestamp: item.timestamp)), in the future: not counted toward the retention and not pruned; check that node's clock, or delete it by hand"
+      )
+    }
     if plan.delete.isEmpty {
       print("nothing to prune\(suffix): \(plan.keep.count) snapshot(s) with prefix \(quoted(name)) kept (retention \(retention) per node)")
       return

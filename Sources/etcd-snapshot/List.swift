@@ -53,9 +53,10 @@ struct List: AsyncParsableCommand {
             e.location.url,
           ])
         }
-        print(table(rows))
+        // Names and keys come from whoever wrote them: escaped, so they cannot drive the terminal.
+        print(table(rows.map { $0.map(escapedForTerminal) }))
         for e in entries {
-          if let problem = e.problem { note("etcd-snapshot: warning: \(e.fileName): \(problem)") }
+          if let problem = e.problem { note("etcd-snapshot: warning: \(escapedForTerminal(e.fileName)): \(escapedForTerminal(problem))") }
         }
       }
     }

@@ -8,8 +8,8 @@ struct Restore: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Write a new etcd data directory from a snapshot, natively (no etcdutl needed).",
     discussion: """
-      Flags and defaults as `etcdutl snapshot restore`. SNAPSHOT is a path or a name that \
-      `ls` prints (looked up in --dir). The data directory must not exist or be empty. \
+      Flags and defaults as `etcdutl snapshot restore`. SNAPSHOT is a path (with a `/`: ./x, /x) or a name that \
+      `ls` prints (always looked up in --dir, never in the current directory). The data directory must not exist or be empty. \
       etcd's SHA-256 trailer is checked (--skip-hash-check for a copied member/snap/db), the \
       bbolt structure is checked, and everything is written into a temporary directory that \
       is renamed into place only when complete: a failure leaves no data directory. Stock \
@@ -24,7 +24,7 @@ struct Restore: AsyncParsableCommand {
       """
   )
 
-  @Argument(help: ArgumentHelp("A snapshot path, or a name that `ls` prints.", valueName: "snapshot"))
+  @Argument(help: ArgumentHelp("A snapshot path (./x, /x), or a name that `ls` prints (looked up in --dir).", valueName: "snapshot"))
   var snapshot: String
 
   @Option(name: .customLong("data-dir"), help: ArgumentHelp("The etcd data directory to create (default: NAME.etcd).", valueName: "dir"))

@@ -24,7 +24,7 @@ struct Status: AsyncParsableCommand {
   @Option(name: [.short, .customLong("output")], help: "Output format: table or json.")
   var output: OutputFormat = .table
 
-  @Argument(help: ArgumentHelp("A snapshot path, or a name that `ls` prints.", valueName: "snapshot"))
+  @Argument(help: ArgumentHelp("A snapshot path (./x, /x), or a name that `ls` prints (looked up in --dir).", valueName: "snapshot"))
   var snapshot: String
 
   @OptionGroup var s3: S3Options

@@ -76,7 +76,8 @@ struct S3StallTests {
   @Test("status NAME --s3: a download that keeps stalling fails within --s3-timeout and leaves no copy")
   func stalledDownloadFails() async throws {
     let t = try await Setup()
-    try t.proxy.setFaults(#"[{"method":"GET","path_regex":"/prod/on-demand-node1-[0-9]+$","action":"stall_body","after_bytes":100000,"seconds":600}]"#)
+    try t.proxy.setFaults(
+      #"[{"method":"GET","path_regex":"/prod/on-demand-node1-[0-9]+$","action":"stall_body","after_bytes":100000,"seconds":600}]"#)
     let r = try t.run(["status", t.name], timeout: "6s", readTimeout: "2s")
     #expect(r.status == 69, "\(r)")
     #expect(r.stderr.contains("GetObject") && r.stderr.contains("--s3-timeout"), "\(r.stderr)")

@@ -1,3 +1,4 @@
+import Foundation
 import PropertyBased
 import SnapshotCore
 import Testing
@@ -116,6 +117,22 @@ struct ConnectionConfigurationTests {
     }
     let parsed = try EtcdEndpoint.parse(endpoint).get()
     #expect(config.usesTLS(parsed) == expected)
+  }
+
+  @Test("a password in an endpoint URL is refused without being quoted, and a password is never encoded")
+  func credentialsInEndpoints() throws {
+    var c = ConnectionConfiguration()
+    c.endpoints = ["http://root:hunter2@127.0.0.1:2379", "admin:hunter3@10.0.0.1:2379"]
+    let problems = c.problems()
+    #expect(problems.count == 2, "\(problems)")
+    let text = problems.joined(separator: "\n") + c.description
+    #expect(!text.contains("hunter2") && !text.contains("hunter3") && !text.contains("root:") && !text.contains("admin"), "\(text)")
+    #expect(problems.allSatisfy { $0.contains("--password-file") })
+    c.endpoints = ["http://127.0.0.1:2379"]
+    c.user = "root"
+    c.password = "hunter4"
+    let json = String(decoding: try JSONEncoder().encode(c), as: UTF8.self)
+    #expect(!json.contains("hunter4") && json.contains("root"), "\(json)")
   }
 
   @Test("description shows what was given but never the password")

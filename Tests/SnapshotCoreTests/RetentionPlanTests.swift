@@ -168,3 +168,39 @@ struct RetentionPlanTests {
     }
   }
 }
+
+@Suite("RetentionPlan with names in the future")
+struct RetentionPlanFutureTests {
+  @Test("a name far in the future neither counts nor is deleted: the real newest stay")
+  func futureNamesSetApart() {
+    let now: Int64 = 1_800_000_000
+    let real = (1...5).map { RetentionItem(name: "on-demand-n-\(now - Int64($0) * 3600)", group: "on-demand-n", timestamp: now - Int64($0) * 3600) }
+    let planted = (1...5).map { RetentionItem(name: "on-demand-n-\(9_000_000_000 + $0)", group: "on-demand-n", timestamp: 9_000_000_000 + Int64($0)) }
+    let plan = RetentionPlan.make(real + planted, keep: 3, now: now)
+    #expect(Set(plan.future) == Set(planted))
+    #expect(Set(plan.keep) == Set(real.prefix(3)), "the three newest real snapshots are kept")
+    #expect(Set(plan.delete) == Set(real.suffix(2)))
+    // Without a clock (as before), the planted names would have pushed every real one out.
+    #expect(Set(RetentionPlan.make(real + planted, keep: 3).delete).isSuperset(of: Set(real)))
+  }
+
+  @Test("a small skew still counts: a node whose clock is a few minutes ahead")
+  func smallSkewCounts() {
+    let now: Int64 = 1_800_000_000
+    let ahead = RetentionItem(name: "a", group: "g", timestamp: now + RetentionPlan.futureSkew)
+    let old = RetentionItem(name: "b", group: "g", timestamp: now - 10)
+    let plan = RetentionPlan.make([ahead, old], keep: 1, now: now)
+    #expect(plan.future.isEmpty && plan.keep == [ahead] && plan.delete == [old])
+  }
+
+  @Test("keep, delete and future partition the input; the future part is never deleted")
+  func partitionWithFuture() async {
+    await propertyCheck(count: 300, input: Gen.int64(in: 0...200), Gen.int(in: 1...4), Gen.int64(in: 0...100)) { n, keep, now in
+      let items = (0..<n).map { RetentionItem(name: "s\($0)", group: "g\($0 % 3)", timestamp: ($0 * 7919) % 1000) }
+      let plan = RetentionPlan.make(items, keep: keep, now: now)
+      #expect(Set(plan.keep + plan.delete + plan.future) == Set(items))
+      #expect(plan.future.allSatisfy { $0.timestamp > now + RetentionPlan.futureSkew })
+      #expect(Set(plan.delete).isDisjoint(with: Set(plan.future)))
+    }
+  }
+}

@@ -79,6 +79,19 @@ struct S3ConfigurationTests {
     #expect(back.bucket == "backups" && back.accessKey == "AKIAEXAMPLE" && back.secretKey == nil && back.sessionToken == nil)
   }
 
+  @Test("a proxy's credentials are neither encoded nor quoted in a problem")
+  func proxyCredentials() throws {
+    var c = valid()
+    c.proxy = "http://proxyuser:proxy-pass@proxy:3128"
+    c.proxyEnvironment = ["HTTPS_PROXY": "http://u:env-pass@proxy:3128", "NO_PROXY": "localhost"]
+    let json = String(decoding: try JSONEncoder().encode(c), as: UTF8.self)
+    #expect(!json.contains("proxy-pass") && !json.contains("env-pass") && !json.contains("proxyuser"), "\(json)")
+    #expect(json.contains("proxy:3128") && json.contains("localhost"))
+    c.proxy = "socks5://proxyuser:proxy-pass@proxy:1080"
+    let problems = c.problems().joined(separator: "\n")
+    #expect(problems.contains("--s3-proxy") && !problems.contains("proxy-pass"), "\(problems)")
+  }
+
   @Test("credentials file: AWS profiles and environment-style lines")
   func credentialsFile() {
     let aws = """

@@ -183,5 +183,9 @@ struct SnapshotNameTests {
     #expect(quoted("node-1") == "`node-1`")
     #expect(quoted("a\nb") == "`a\\u{a}b`")
     #expect(quoted("\u{7F}é") == "`\\u{7f}é`")
+    #expect(escapedForTerminal("a\u{1B}[31mred\u{9B}2J") == "a\\u{1b}[31mred\\u{9b}2J")
+    #expect(escapedForTerminal("evil\u{202E}txt.db\u{200B}") == "evil\\u{202e}txt.db\\u{200b}")
+    #expect(escapedForTerminal("back\\slash") == "back\\u{5c}slash")
+    #expect(escapedForTerminal("ünïcode-名前 ok") == "ünïcode-名前 ok")
   }
 }

@@ -80,11 +80,17 @@ package struct Catalog: Sendable {
   /// Keeps the newest `retention` snapshots per node among those named `<prefix>-…`, as k3s's
   /// `etcd-snapshot prune` does, locally; and with `--s3` the newest `s3.retention` per node in
   /// the bucket. Files not named like k3s snapshots are never pruned.
-  package func prune(_ configuration: PruneConfiguration) async throws(SnapshotError) -> PruneResult {
+  ///
+  /// Names dated more than `RetentionPlan.futureSkew` after `now` are set apart: they do not
+  /// count toward the retention and are not deleted (a wrong clock or a planted name must not
+  /// push the real newest snapshots out).
+  package func prune(_ configuration: PruneConfiguration, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws(SnapshotError)
+    -> PruneResult
+  {
     let problems = configuration.problems()
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
     let entries = try local.list(preferredPrefixes: [configuration.namePrefix])
-    let plan = Self.plan(entries, prefix: configuration.namePrefix, keep: configuration.retention)
+    let plan = Self.plan(entries, prefix: configuration.namePrefix, keep: configuration.retention, now: now)
     var result = PruneResult(plan: plan, deleted: [], dryRun: configuration.dryRun)
     if !configuration.dryRun && !plan.delete.isEmpty {
       result.deleted = try local.delete(names: plan.delete.map(\.name))
@@ -95,7 +101,7 @@ package struct Catalog: Sendable {
     let remote = try await withS3 { store -> (RetentionPlan, [String]) in
       guard let store else { return (RetentionPlan(keep: [], delete: []), []) }
       let entries = try await store.list(preferredPrefixes: [prefix], readingSidecars: false)
-      let plan = Self.plan(entries, prefix: prefix, keep: s3.retention)
+      let plan = Self.plan(entries, prefix: prefix, keep: s3.retention, now: now)
       if dryRun || plan.delete.isEmpty { return (plan, []) }
       return (plan, try await store.remove(names: plan.delete.map(\.name)))
     }
@@ -104,12 +110,12 @@ package struct Catalog: Sendable {
     return result
   }
 
-  static func plan(_ entries: [SnapshotEntry], prefix: String, keep: Int) -> RetentionPlan {
+  static func plan(_ entries: [SnapshotEntry], prefix: String, keep: Int, now: Int64) -> RetentionPlan {
     let items = entries.compactMap { entry -> RetentionItem? in
       guard let name = entry.name, name.prefix == prefix else { return nil }
       return entry.retentionItem
     }
-    return RetentionPlan.make(items, keep: keep)
+    return RetentionPlan.make(items, keep: keep, now: now)
   }
 }
 

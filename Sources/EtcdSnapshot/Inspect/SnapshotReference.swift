@@ -11,12 +11,14 @@ import SnapshotStorage
 package enum SnapshotReference {
   /// Resolves `argument` to a file and the metadata record beside it, if any.
   ///
-  /// A path (anything with a `/`, or an existing file) is taken as is; its record is looked up
-  /// in `.metadata/` next to it. Otherwise the name is looked up in the snapshot directory.
+  /// A path (anything with a `/`: `./x`, `/x`, `dir/x`) is taken as is; its record is looked
+  /// up in `.metadata/` next to it. A bare name is always a snapshot name, looked up in the
+  /// snapshot directory as k3s does, never a file of the current directory: a root user in
+  /// `/tmp` must not restore a file that someone else put there under a snapshot's name.
   package static func resolve(
     _ argument: String, in storage: SnapshotDirectoryConfiguration
   ) throws(SnapshotError) -> (path: String, metadata: SnapshotMetadata?) {
-    if argument.contains("/") || fileExists(argument) {
+    if argument.contains("/") {
       guard fileExists(argument) else {
         throw SnapshotError(.notFound, "\(argument) does not exist: give the path of a snapshot file or a name from `etcd-snapshot ls`")
       }
@@ -32,7 +34,8 @@ package enum SnapshotReference {
     guard fileExists(path) else {
       throw SnapshotError(
         .notFound,
-        "no snapshot named \(quoted(argument)) in \(storage.snapshotDirectory): see `etcd-snapshot ls`, or give a path")
+        "no snapshot named \(quoted(argument)) in \(storage.snapshotDirectory): see `etcd-snapshot ls`, or give a path (./\(argument) for a file in the current directory)"
+      )
     }
     return (path, metadata(store.readMetadata(name: argument)))
   }

@@ -66,7 +66,7 @@ package struct ConnectionConfiguration: Sendable, Codable, CustomStringConvertib
 
   /// Safe to log: the password is never shown.
   package var description: String {
-    var parts = ["endpoints=\(endpoints.joined(separator: ","))"]
+    var parts = ["endpoints=\(endpoints.map(Redaction.url).joined(separator: ","))"]
     if let caCertPath { parts.append("cacert=\(caCertPath)") }
     if let certPath { parts.append("cert=\(certPath)") }
     if let keyPath { parts.append("key=\(keyPath)") }
@@ -84,7 +84,8 @@ package struct ConnectionConfiguration: Sendable, Codable, CustomStringConvertib
     case certPath = "cert"
     case keyPath = "key"
     case insecureSkipTLSVerify = "insecure-skip-tls-verify"
-    case user, password
+    // The password is never encoded: it comes from a flag, the environment or a file.
+    case user
     case dialTimeout = "dial-timeout"
     case commandTimeout = "command-timeout"
   }

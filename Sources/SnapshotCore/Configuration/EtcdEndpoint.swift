@@ -38,6 +38,13 @@ package struct EtcdEndpoint: Hashable, Sendable, CustomStringConvertible {
     var rest = Substring(text)
     while let f = rest.first, f == " " || f == "\t" { rest.removeFirst() }
     while let l = rest.last, l == " " || l == "\t" { rest.removeLast() }
+    if Redaction.hasUserInfo(String(rest)) {
+      return .failure(
+        EtcdEndpointParseError(
+          endpoint: Redaction.url(text),
+          reason: "credentials in an endpoint are not supported (they would show in the process list): "
+            + "use --user NAME with --password-file or ETCDCTL_PASSWORD"))
+    }
     var scheme: Scheme?
     if let range = rest.range(of: "://") {
       let word = rest[..<range.lowerBound].lowercased()

@@ -64,6 +64,28 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
     case concurrentParts, partSize, proxyEnvironment
   }
 
+  /// Encodes everything but the secret key and the session token; a proxy URL's user
+  /// information (`http://user:password@proxy`) is redacted, in `proxy` and in the proxy variables.
+  package func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(endpoint, forKey: .endpoint)
+    try c.encodeIfPresent(endpointCA, forKey: .endpointCA)
+    try c.encode(skipSSLVerify, forKey: .skipSSLVerify)
+    try c.encode(insecure, forKey: .insecure)
+    try c.encodeIfPresent(accessKey, forKey: .accessKey)
+    try c.encode(bucket, forKey: .bucket)
+    try c.encode(region, forKey: .region)
+    try c.encode(folder, forKey: .folder)
+    try c.encode(bucketLookup, forKey: .bucketLookup)
+    try c.encode(timeout, forKey: .timeout)
+    try c.encode(readTimeout, forKey: .readTimeout)
+    try c.encodeIfPresent(proxy.map(Redaction.url), forKey: .proxy)
+    try c.encode(retention, forKey: .retention)
+    try c.encode(concurrentParts, forKey: .concurrentParts)
+    try c.encode(partSize, forKey: .partSize)
+    try c.encode(proxyEnvironment.mapValues(Redaction.url), forKey: .proxyEnvironment)
+  }
+
   /// The idle bound of one response: `readTimeout`, but never more than the whole budget.
   package var effectiveReadTimeout: Duration { min(readTimeout, timeout) }
 
@@ -163,7 +185,7 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
       problems.append("--s3-folder \(quoted(folder)) has an empty or `..` path segment")
     }
     if let proxy, proxy != "none", !(proxy.hasPrefix("http://") || proxy.hasPrefix("https://")) {
-      problems.append("--s3-proxy \(quoted(proxy)) must be an http:// URL or `none`")
+      problems.append("--s3-proxy \(quoted(Redaction.url(proxy))) must be an http:// URL or `none`")
     }
     return problems
   }

@@ -69,13 +69,24 @@ package struct SnapshotName: Hashable, Sendable, Codable {
 
 /// A value in backticks for messages, with control characters escaped.
 package func quoted(_ value: String) -> String {
-  var out = "`"
+  "`" + escapedForTerminal(value) + "`"
+}
+
+/// `value` safe to print on a terminal: control characters (C0, DEL, C1) and invisible format
+/// characters (bidirectional overrides, zero-width marks) become `\u{…}`, and so does a
+/// backslash that would otherwise read as the start of one. File names and S3 keys are
+/// chosen by whoever wrote them, and must not move the cursor or recolour a listing.
+package func escapedForTerminal(_ value: String) -> String {
+  var out = ""
   for scalar in value.unicodeScalars {
-    if scalar.value < 0x20 || scalar.value == 0x7F {
+    let category = scalar.properties.generalCategory
+    if category == .control || category == .format || category == .lineSeparator || category == .paragraphSeparator
+      || scalar == "\\"
+    {
       out += "\\u{\(String(scalar.value, radix: 16))}"
     } else {
       out.unicodeScalars.append(scalar)
     }
   }
-  return out + "`"
+  return out
 }

@@ -21,28 +21,46 @@ package struct RetentionPlan: Equatable, Sendable {
   package var keep: [RetentionItem]
   /// Snapshots to delete.
   package var delete: [RetentionItem]
+  /// Snapshots named more than `futureSkew` after now: kept, and never counted, so that a
+  /// wrong clock or a planted name cannot push the real newest snapshots out.
+  package var future: [RetentionItem] = []
+
+  /// How far in the future a name may be (clocks of nodes differ a little) and still count.
+  package static let futureSkew: Int64 = 600
 
   /// A plan with the given lists.
-  package init(keep: [RetentionItem], delete: [RetentionItem]) {
+  package init(keep: [RetentionItem], delete: [RetentionItem], future: [RetentionItem] = []) {
     self.keep = keep
     self.delete = delete
+    self.future = future
   }
 
   /// Keeps the newest `keep` snapshots of every group and marks the rest for deletion.
   ///
   /// Ties in time are broken by name so that the plan does not depend on input order.
   /// `keep` below 1 is treated as 1: pruning never deletes a group's newest snapshot.
-  package static func make(_ items: [RetentionItem], keep: Int) -> RetentionPlan {
+  /// With `now` (Unix seconds), names more than `futureSkew` ahead of it are set apart in
+  /// `future`: neither kept by count nor deleted.
+  package static func make(_ items: [RetentionItem], keep: Int, now: Int64? = nil) -> RetentionPlan {
     let keepCount = max(1, keep)
     var kept: [RetentionItem] = []
     var deleted: [RetentionItem] = []
-    let groups = Dictionary(grouping: items, by: \.group)
+    var future: [RetentionItem] = []
+    var counted = items
+    if let now {
+      let (limit, overflow) = now.addingReportingOverflow(futureSkew)
+      if !overflow {
+        future = items.filter { $0.timestamp > limit }
+        counted = items.filter { $0.timestamp <= limit }
+      }
+    }
+    let groups = Dictionary(grouping: counted, by: \.group)
     for group in groups.keys.sorted() {
       let newestFirst = (groups[group] ?? []).sorted(by: newer)
       kept += newestFirst.prefix(keepCount)
       deleted += newestFirst.dropFirst(keepCount)
     }
-    return RetentionPlan(keep: kept.sorted(by: older), delete: deleted.sorted(by: older))
+    return RetentionPlan(keep: kept.sorted(by: older), delete: deleted.sorted(by: older), future: future.sorted(by: older))
   }
 
   private static func newer(_ a: RetentionItem, _ b: RetentionItem) -> Bool {

@@ -36,8 +36,8 @@ package enum S3DownloadResume {
     switch status {
     case 206:
       guard let range = S3ContentRange.parse(contentRange), range.isRest(from: asked, of: size) else {
-        return .startOver(
-          reason: "the resumed download got \(contentRange.map { "Content-Range \($0)" } ?? "no Content-Range") instead of bytes \(asked)-\(size - 1)/\(size)")
+        let answered = contentRange.map { "Content-Range \($0)" } ?? "no Content-Range"
+        return .startOver(reason: "the resumed download got \(answered) instead of bytes \(asked)-\(size - 1)/\(size)")
       }
       if let answerETag, let eTag, answerETag != eTag {
         return .startOver(reason: "the resumed download came from another version of the object (ETag \(answerETag), not \(eTag))")

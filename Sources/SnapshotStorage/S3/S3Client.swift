@@ -64,7 +64,8 @@ package final class S3Client: Sendable {
     if c.skipSSLVerify { tls.certificateVerification = .none }
     var config = HTTPClient.Configuration(
       tlsConfiguration: tls, redirectConfiguration: .disallow,
-      timeout: .init(connect: .seconds(10), read: Self.timeAmount(c.effectiveReadTimeout)), connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64),
+      timeout: .init(connect: .seconds(10), read: Self.timeAmount(c.effectiveReadTimeout)),
+      connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64),
       proxy: nil, ignoreUncleanSSLShutdown: false, decompression: .disabled)
     config.httpVersion = .http1Only
     let requestHost = c.usesPathStyle ? c.endpointHost : c.bucket + "." + c.endpointHost

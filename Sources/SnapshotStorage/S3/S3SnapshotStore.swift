@@ -150,14 +150,14 @@ package struct S3SnapshotStore: Sendable {
             try file.truncate()
             sha = SHA256()
             trailer = SnapshotTrailerVerifier()
-          }
-        ) { buffer in
-          try buffer.withUnsafeReadableBytes { raw in
-            sha.update(bufferPointer: raw)
-            trailer.update(raw)
-            try file.write(raw)
-          }
-        }
+          },
+          sink: { buffer in
+            try buffer.withUnsafeReadableBytes { raw in
+              sha.update(bufferPointer: raw)
+              trailer.update(raw)
+              try file.write(raw)
+            }
+          })
       } catch let error as SnapshotError where error.code == .notFound {
         throw SnapshotError(
           .notFound,
