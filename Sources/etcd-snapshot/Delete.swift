@@ -23,6 +23,8 @@ struct Delete: AsyncParsableCommand {
   @Argument(help: ArgumentHelp("Snapshot names as `ls` prints them.", valueName: "name"))
   var names: [String] = []
 
+  @OptionGroup var lock: LockOptions
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
@@ -30,7 +32,7 @@ struct Delete: AsyncParsableCommand {
       let env = ProcessInfo.processInfo.environment
       let s3Config = try s3.validated(environment: env)
       let catalog = Catalog(storage: directory.configuration(environment: env), s3: s3Config, logger: makeLogger(debug: global.debug))
-      for name in try await catalog.delete(names: names) { print("deleted \(name)") }
+      for name in try await catalog.delete(names: names, waitLock: lock.duration()) { print("deleted \(name)") }
     }
   }
 }
@@ -65,6 +67,8 @@ struct Prune: AsyncParsableCommand {
 
   @OptionGroup var s3: S3Options
 
+  @OptionGroup var lock: LockOptions
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
@@ -76,6 +80,7 @@ struct Prune: AsyncParsableCommand {
       config.namePrefix = name
       config.dryRun = dryRun
       config.s3 = s3Config
+      config.waitLock = try lock.duration()
       let result = try await Catalog(storage: config.storage, s3: s3Config, logger: makeLogger(debug: global.debug)).prune(config)
       report(result.plan, in: nil, retention: retention)
       if let plan = result.s3Plan, let s3Config {

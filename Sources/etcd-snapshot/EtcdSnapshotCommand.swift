@@ -15,6 +15,7 @@ struct EtcdSnapshotCommand: AsyncParsableCommand {
       Exit status: 0 success; 64 bad flag or value; 65 corrupt snapshot or checksum mismatch; \
       66 snapshot not found; 69 etcd unavailable or the stream broke off; 70 internal error; \
       73 cannot write (disk full, read-only, permissions); 74 other I/O error; \
+      75 another save, prune or delete holds the snapshot directory (see --wait-lock); \
       77 authentication or permission denied; 78 TLS problem; 130 stopped by SIGINT or SIGTERM.
       """,
     version: toolVersion,

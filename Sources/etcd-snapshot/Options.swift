@@ -142,6 +142,24 @@ struct DirectoryOptions: ParsableArguments {
   }
 }
 
+/// `--wait-lock`, for the commands that change a snapshot directory.
+struct LockOptions: ParsableArguments {
+  @Option(
+    name: .customLong("wait-lock"),
+    help: ArgumentHelp(
+      "Wait up to this long for another save, prune or delete on the directory (default: fail at once, exit 75).", valueName: "duration"))
+  var waitLock: String?
+
+  /// The duration given, or nil; a bad value is a configuration error.
+  func duration() throws(SnapshotError) -> Duration? {
+    guard let waitLock else { return nil }
+    guard let d = GoDuration.parse(waitLock), d >= .zero else {
+      throw SnapshotError(.invalidConfiguration, "--wait-lock \(quoted(waitLock)) is not a duration: write it like 30s or 5m")
+    }
+    return d
+  }
+}
+
 /// Options every command has.
 struct GlobalOptions: ParsableArguments {
   @Flag(name: .customLong("debug"), help: "Print the underlying error causes.")

@@ -39,6 +39,8 @@ struct Save: AsyncParsableCommand {
 
   @OptionGroup var s3: S3Options
 
+  @OptionGroup var lock: LockOptions
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
@@ -53,6 +55,7 @@ struct Save: AsyncParsableCommand {
     config.namePrefix = name
     let (s3Config, s3Problems) = s3.configuration(environment: env)
     config.s3 = s3Config
+    config.waitLock = try lock.duration()
     let problems = flagProblems + s3Problems + config.problems()
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
     let save = SaveSnapshot(configuration: config, logger: makeLogger(debug: global.debug))

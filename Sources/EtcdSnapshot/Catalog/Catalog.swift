@@ -45,10 +45,12 @@ package struct Catalog: Sendable {
 
   /// Deletes the named snapshots wherever they are (local, and S3 with `--s3`); nothing is
   /// deleted if any name is unknown everywhere or is not a name.
-  package func delete(names: [String]) async throws(SnapshotError) -> [String] {
+  package func delete(names: [String], waitLock: Duration? = nil) async throws(SnapshotError) -> [String] {
     guard !names.isEmpty else {
       throw SnapshotError(.invalidConfiguration, "give the names of the snapshots to delete (see `etcd-snapshot ls`)")
     }
+    let lock = try await lockDirectory(for: "snapshot delete", wait: waitLock)
+    defer { withExtendedLifetime(lock) {} }
     guard s3 != nil else { return try local.delete(names: names) }
     let local = self.local
     let localNames = Set(names.filter { LocalSnapshotStore.nameProblem($0) == nil && fileExists(local.path(of: $0)) })
@@ -89,6 +91,8 @@ package struct Catalog: Sendable {
   {
     let problems = configuration.problems()
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+    let lock = try await lockDirectory(for: "snapshot prune", wait: configuration.waitLock)
+    defer { withExtendedLifetime(lock) {} }
     let entries = try local.list(preferredPrefixes: [configuration.namePrefix])
     let plan = Self.plan(entries, prefix: configuration.namePrefix, keep: configuration.retention, now: now)
     var result = PruneResult(plan: plan, deleted: [], dryRun: configuration.dryRun)
@@ -108,6 +112,16 @@ package struct Catalog: Sendable {
     result.s3Plan = remote.0
     result.s3Deleted = remote.1
     return result
+  }
+
+  /// The local directory's lock (nil when the directory does not exist: nothing to protect),
+  /// with the debris of killed runs removed once it is held.
+  private func lockDirectory(for purpose: String, wait: Duration?) async throws(SnapshotError) -> DirectoryLock? {
+    let lock = try await DirectoryLock.acquire(directory: storage.snapshotDirectory, purpose: purpose, wait: wait, optional: true)
+    if lock != nil {
+      for path in local.removeDebris(parts: true) { logger.notice("removed \(path), left by a run that was killed") }
+    }
+    return lock
   }
 
   static func plan(_ entries: [SnapshotEntry], prefix: String, keep: Int, now: Int64) -> RetentionPlan {

@@ -61,7 +61,8 @@ extension SnapshotReference {
     }
     let store = LocalSnapshotStore(directory: storage.snapshotDirectory)
     try store.prepare()
-    let folder = storage.snapshotDirectory + "/.download-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    _ = store.removeDebris(parts: false)
+    let folder = storage.snapshotDirectory + "/" + LocalSnapshotStore.downloadFolderName()
     guard mkdir(folder, 0o700) == 0 else {
       let code = errno
       throw SnapshotError.posix(code, call: "mkdir", path: folder, what: "the download folder")

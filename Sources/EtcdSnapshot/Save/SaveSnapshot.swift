@@ -70,6 +70,9 @@ package struct SaveSnapshot: Sendable {
     let store = LocalSnapshotStore(directory: configuration.storage.snapshotDirectory)
     try store.prepare()
     if let warning = store.looseModeWarning() { logger.warning("\(warning)") }
+    let lock = try await DirectoryLock.acquire(directory: store.directory, purpose: "snapshot save", wait: configuration.waitLock)
+    defer { withExtendedLifetime(lock) {} }
+    for path in store.removeDebris(parts: true) { logger.notice("removed \(path), left by a save that was killed") }
     guard let s3 = configuration.s3 else {
       return try await saveLocally(store: store, tail: nil, onSkip: onSkip, onMemberChosen: onMemberChosen, onProgress: onProgress)
     }

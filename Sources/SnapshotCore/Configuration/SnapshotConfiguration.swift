@@ -48,6 +48,9 @@ package struct SaveConfiguration: Sendable, Codable {
   package var nodeName: String
   /// Also upload to S3 while saving (`--s3`), when set.
   package var s3: S3Configuration?
+  /// How long to wait for another save, prune or delete on the directory (`--wait-lock`);
+  /// nil: fail at once, as k3s does.
+  package var waitLock: Duration?
 
   /// Makes a configuration with k3s's defaults.
   package init(connection: ConnectionConfiguration, storage: SnapshotDirectoryConfiguration, nodeName: String) {
@@ -78,6 +81,8 @@ package struct PruneConfiguration: Sendable, Codable {
   package var dryRun = false
   /// Also prune S3 (`--s3`), keeping `s3.retention` per node there.
   package var s3: S3Configuration?
+  /// How long to wait for another save, prune or delete on the directory (`--wait-lock`).
+  package var waitLock: Duration?
 
   /// Makes a configuration with k3s's defaults.
   package init(storage: SnapshotDirectoryConfiguration) {

@@ -27,6 +27,8 @@ package struct SnapshotError: Error, Sendable, CustomStringConvertible {
     case `internal`
     /// Stopped on request (SIGINT, SIGTERM); whatever was half-done has been removed.
     case cancelled
+    /// Another run holds the snapshot directory (a save, prune or delete); try again later.
+    case busy
 
     /// Exit status of the CLI for this code (documented in the README).
     package var exitStatus: Int32 {
@@ -41,6 +43,7 @@ package struct SnapshotError: Error, Sendable, CustomStringConvertible {
       case .tls: 78
       case .internal: 70
       case .cancelled: 130
+      case .busy: 75
       }
     }
   }

@@ -169,6 +169,49 @@ package struct LocalSnapshotStore: Sendable {
     return deleted
   }
 
+  /// Removes what runs that were killed left behind, and returns its paths: `.download-PID-*`
+  /// folders whose process is gone, and with `parts` the `.part` files (only while holding the
+  /// directory's `DirectoryLock`: every writer of a `.part` holds it, so none is running).
+  /// They hold full plaintext copies of a cluster's Secrets, hidden from `ls` and never pruned.
+  package func removeDebris(parts: Bool) -> [String] {
+    var removed: [String] = []
+    for folder in [directory, metadataDirectory] {
+      guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { continue }
+      for name in names {
+        let p = folder + "/" + name
+        var st = stat()
+        guard lstat(p, &st) == 0 else { continue }
+        let isFile = (st.st_mode & S_IFMT) == S_IFREG
+        let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
+        if parts && isFile && name.hasSuffix(".part") {
+          if unlink(p) == 0 { removed.append(p) }
+        } else if isDirectory && folder == directory, let pid = Self.downloadOwner(name), !Self.isRunning(pid) {
+          if (try? FileManager.default.removeItem(atPath: p)) != nil { removed.append(p) }
+        }
+      }
+    }
+    return removed
+  }
+
+  /// The pid in a download folder's name (`.download-PID-RANDOM`), or nil.
+  package static func downloadOwner(_ name: String) -> Int32? {
+    guard name.hasPrefix(".download-") else { return nil }
+    let rest = name.dropFirst(".download-".count)
+    guard let dash = rest.firstIndex(of: "-") else { return nil }
+    return Int32(rest[..<dash])
+  }
+
+  /// The name of a new download folder of this process.
+  package static func downloadFolderName() -> String {
+    ".download-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+  }
+
+  /// True unless the process is known to be gone.
+  static func isRunning(_ pid: Int32) -> Bool {
+    guard pid > 0 else { return false }
+    return kill(pid, 0) == 0 || errno != ESRCH
+  }
+
   /// Why a user-given name cannot be a snapshot name here, or nil.
   package static func nameProblem(_ name: String) -> String? {
     if name.isEmpty { return "an empty snapshot name was given" }
