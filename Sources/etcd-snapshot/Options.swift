@@ -137,7 +137,8 @@ struct DirectoryOptions: ParsableArguments {
     -> SnapshotDirectoryConfiguration
   {
     SnapshotDirectoryConfiguration(
-      dataDir: dataDir ?? SnapshotDirectoryConfiguration.defaultDataDir(isRoot: geteuid() == 0, environment: env),
+      dataDir: dataDir
+        ?? SnapshotDirectoryConfiguration.defaultDataDir(isRoot: geteuid() == 0, environment: env, accountHome: accountHome()),
       directory: dir)
   }
 }
@@ -164,6 +165,13 @@ struct LockOptions: ParsableArguments {
 struct GlobalOptions: ParsableArguments {
   @Flag(name: .customLong("debug"), help: "Print the underlying error causes.")
   var debug = false
+}
+
+/// The home directory of this account in the password database, if it has one.
+func accountHome() -> String? {
+  guard let entry = getpwuid(geteuid()), let dir = entry.pointee.pw_dir else { return nil }
+  let home = String(cString: dir)
+  return home.isEmpty ? nil : home
 }
 
 func nonEmpty(_ s: String?) -> String? {

@@ -68,3 +68,32 @@ struct HardeningTests {
     #expect(planted.allSatisfy { r.stderr.contains($0) && r.stderr.contains("in the future") }, "\(r.stderr)")
   }
 }
+
+@Suite("hardening: the snapshot directory must be the user's own")
+struct DirectoryOwnershipTests {
+  @Test("a snapshot directory writable by others, or owned by another user, is refused with the fix")
+  func refusesForeignDirectories() async throws {
+    let server = try await EtcdServer(.etcd35)
+    let work = try TemporaryDirectory(prefix: "owner")
+    let dir = work.appending("snaps")
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    chmod(dir, 0o777)
+    let open = try Tool.save(server, dir: dir)
+    #expect(open.status == 77, "\(open)")
+    #expect(open.stderr.contains("chmod 700 \(dir)"), "\(open.stderr)")
+    #expect(try directoryState(dir).isEmpty, "nothing was written")
+    let status = try Tool.run(["status", "on-demand-node1-1700000000", "--dir", dir])
+    #expect(status.status == 77, "a bare name is not looked up there either: \(status)")
+
+    chmod(dir, 0o700)
+    #expect(chown(dir, 65534, 65534) == 0)
+    let foreign = try Tool.save(server, dir: dir)
+    #expect(foreign.status == 77, "\(foreign)")
+    #expect(foreign.stderr.contains("belongs to uid 65534") && foreign.stderr.contains("chown"), "\(foreign.stderr)")
+    let prune = try Tool.run(["prune", "--dir", dir])
+    #expect(prune.status == 77, "\(prune)")
+    #expect(chown(dir, 0, 0) == 0)
+    let mine = try Tool.save(server, dir: dir)
+    #expect(mine.status == 0, "\(mine)")
+  }
+}

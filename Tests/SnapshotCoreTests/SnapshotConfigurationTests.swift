@@ -28,11 +28,25 @@ struct SnapshotDirectoryConfigurationTests {
     #expect(SnapshotDirectoryConfiguration.defaultDataDir(isRoot: false, environment: ["HOME": "/home/u"]) == "/home/u/.local/share/etcd-snapshot")
   }
 
+  @Test("without HOME (a systemd unit): the account's home, never /tmp; with none, a problem naming the fix")
+  func noHome() {
+    #expect(SnapshotDirectoryConfiguration.defaultDataDir(isRoot: true, environment: [:]) == "/var/lib/etcd-snapshot")
+    #expect(
+      SnapshotDirectoryConfiguration.defaultDataDir(isRoot: false, environment: [:], accountHome: "/home/svc")
+        == "/home/svc/.local/share/etcd-snapshot")
+    let none = SnapshotDirectoryConfiguration.defaultDataDir(isRoot: false, environment: [:], accountHome: nil)
+    #expect(!none.hasPrefix("/tmp"))
+    let problems = SnapshotDirectoryConfiguration(dataDir: none).problems()
+    #expect(problems.count == 1 && problems[0].contains("--dir"), "\(problems)")
+    #expect(SnapshotDirectoryConfiguration(dataDir: none, directory: "/srv/snaps").problems().isEmpty)
+  }
+
   @Test("empty --data-dir and --dir are problems")
   func problems() {
     #expect(SnapshotDirectoryConfiguration(dataDir: "/d").problems().isEmpty)
     #expect(SnapshotDirectoryConfiguration(dataDir: "").problems().count == 1)
-    #expect(SnapshotDirectoryConfiguration(dataDir: "", directory: "").problems().count == 2)
+    // With --dir given, the data directory is not used: only the empty --dir is a problem.
+    #expect(SnapshotDirectoryConfiguration(dataDir: "", directory: "").problems() == ["--dir is empty"])
   }
 }
 

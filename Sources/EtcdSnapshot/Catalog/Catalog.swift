@@ -117,6 +117,7 @@ package struct Catalog: Sendable {
   /// The local directory's lock (nil when the directory does not exist: nothing to protect),
   /// with the debris of killed runs removed once it is held.
   private func lockDirectory(for purpose: String, wait: Duration?) async throws(SnapshotError) -> DirectoryLock? {
+    try local.checkOwnership()
     let lock = try await DirectoryLock.acquire(directory: storage.snapshotDirectory, purpose: purpose, wait: wait, optional: true)
     if lock != nil {
       for path in local.removeDebris(parts: true) { logger.notice("removed \(path), left by a run that was killed") }

@@ -27,6 +27,7 @@ package enum SnapshotReference {
       return (argument, metadata(store.readMetadata(name: name)))
     }
     let store = LocalSnapshotStore(directory: storage.snapshotDirectory)
+    try store.checkOwnership()
     if let problem = LocalSnapshotStore.nameProblem(argument) {
       throw SnapshotError(.invalidConfiguration, problem)
     }

@@ -19,18 +19,23 @@ package struct SnapshotDirectoryConfiguration: Sendable, Codable {
   }
 
   /// The default data directory: `/var/lib/etcd-snapshot` for root, else
-  /// `$XDG_DATA_HOME/etcd-snapshot` (`~/.local/share/etcd-snapshot`).
-  package static func defaultDataDir(isRoot: Bool, environment: [String: String]) -> String {
+  /// `$XDG_DATA_HOME/etcd-snapshot` (`~/.local/share/etcd-snapshot`, with the account's home
+  /// from the password database when `HOME` is unset, as in a systemd unit). Empty when there
+  /// is no home at all: never a folder under `/tmp`, where anyone can create it first.
+  package static func defaultDataDir(isRoot: Bool, environment: [String: String], accountHome: String? = nil) -> String {
     if isRoot { return "/var/lib/etcd-snapshot" }
     if let xdg = environment["XDG_DATA_HOME"], xdg.hasPrefix("/") { return xdg + "/etcd-snapshot" }
-    let home = environment["HOME"] ?? "/tmp"
+    let home = [environment["HOME"], accountHome].compactMap { $0 }.first { $0.hasPrefix("/") && $0 != "/" }
+    guard let home else { return "" }
     return home + "/.local/share/etcd-snapshot"
   }
 
   /// Every problem, in words.
   package func problems() -> [String] {
     var problems: [String] = []
-    if dataDir.isEmpty { problems.append("--data-dir is empty") }
+    if dataDir.isEmpty && directory == nil {
+      problems.append("there is no default snapshot directory (HOME is not set and the account has no home): give --dir or --data-dir")
+    }
     if let directory, directory.isEmpty { problems.append("--dir is empty") }
     return problems
   }

@@ -40,7 +40,33 @@ package struct LocalSnapshotStore: Sendable {
   /// `looseModeWarning`.
   package func prepare() throws(SnapshotError) {
     try makeDirectories(directory)
+    try checkOwnership()
     try makeDirectories(metadataDirectory)
+  }
+
+  /// Refuses a directory that someone else could fill: owned by another user, or writable by
+  /// group or others. Files planted there would be listed, restored and pruned as snapshots.
+  /// A missing directory is fine (nothing is in it).
+  package func checkOwnership() throws(SnapshotError) {
+    var st = stat()
+    guard lstat(directory, &st) == 0 else { return }
+    if (st.st_mode & S_IFMT) == S_IFLNK {
+      guard stat(directory, &st) == 0 else { return }
+    }
+    let me = geteuid()
+    if st.st_uid != me {
+      throw SnapshotError(
+        .permissionDenied,
+        "\(directory) belongs to uid \(st.st_uid), not to you (uid \(me)): others could plant or swap snapshots there; run `chown \(me) \(directory)` or choose another --dir"
+      )
+    }
+    let mode = st.st_mode & 0o777
+    if mode & 0o022 != 0 {
+      throw SnapshotError(
+        .permissionDenied,
+        "\(directory) can be written by its group or by others (mode \(String(mode, radix: 8))): anyone there could plant or swap snapshots; run `chmod 700 \(directory)`"
+      )
+    }
   }
 
   /// A warning when the directory is readable by others (snapshots hold every Secret), else nil.
