@@ -46,7 +46,8 @@ package enum BoltSummary {
   /// Reads only the meta pages and the right-most path of the `key` bucket.
   ///
   /// Throws `FormatError` for anything wrong with the file: unreadable, not bbolt, both metas
-  /// invalid, truncated, unexpected bytes after the database, or a bad page on the path read.
+  /// invalid, truncated, unexpected bytes after the database, a bad page on the path read, or a
+  /// last revision that is not an int64 (see `EtcdRevisionKey`).
   package static func read(path: String) throws(FormatError) -> BoltFileSummary {
     let reader = try BoltFileReader(path: path)
     return try read(reader)
@@ -89,9 +90,8 @@ package enum BoltSummary {
               "the last key of the `key` bucket is \(key.count) bytes; an etcd revision key is 17 or 18 bytes: this is not an etcd database, or it is damaged",
             pageID: bucket.root == 0 ? bucket.containerID : nil)
         }
-        var main: UInt64 = 0
-        for byte in key[0..<8] { main = main << 8 | UInt64(byte) }
-        revision = Int64(bitPattern: main)
+        revision = try EtcdRevisionKey.mainRevision(
+          of: key, path: reader.path, pageID: bucket.root == 0 ? bucket.containerID : nil)
       } else {
         revision = 0
       }

@@ -10,7 +10,8 @@
 //              fail ("cannot get hash of bucket"), and so do we.
 //   revision   main revision (bytes 0..<8, big-endian) of the last key of bucket `key`; 0 if
 //              there is none. etcd decodes every key of `key` as a revision (17 or 18 bytes:
-//              main u64 BE | '_' | sub u64 BE [| 't']), so a shorter key is an error.
+//              main u64 BE | '_' | sub u64 BE [| 't']), so a shorter key is an error, and so
+//              is a main revision of 2^63 or more (etcd's revisions are int64).
 //   totalKey   elements of all top-level buckets (etcd 3.4/3.5; 3.6 counts live keys instead).
 //   totalSize  active meta's high-water mark * page size (the trailer is not included).
 //   version    `meta/storageVersion` as stored (etcd 3.6 writes it), "" when absent.
@@ -46,7 +47,7 @@ package struct SnapshotFigures: Sendable, Equatable, Codable {
   ///
   /// Throws the first structural problem (see `BoltChecker`), or a problem etcd's own status
   /// would stumble on (a plain key among the top-level buckets, a key of `key` too short to
-  /// be a revision).
+  /// be a revision), or a revision of 2^63 or more, which etcd never writes.
   package static func compute(path: String) throws(FormatError) -> SnapshotFigures {
     try compute(BoltFileReader(path: path)).figures
   }
@@ -116,9 +117,8 @@ struct SnapshotFiguresVisitor: BoltTreeVisitor {
               "bucket `key` holds a \(key.count)-byte key \(boltDescribeKey(key)); an etcd revision key is 17 or 18 bytes: this is not an etcd database, or it is damaged",
             pageID: location.pageID, offset: location.offset)
         }
-        var main: UInt64 = 0
-        for byte in key.prefix(8) { main = main << 8 | UInt64(byte) }
-        revision = Int64(bitPattern: main)
+        revision = try EtcdRevisionKey.mainRevision(
+          of: key, path: path, pageID: location.pageID, offset: location.offset)
       case .meta where !isBucket && key.elementsEqual(Self.storageVersionKey):
         version = []
         capturingVersion = valueSize <= Self.maximumVersionSize

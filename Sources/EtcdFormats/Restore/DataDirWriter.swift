@@ -81,8 +81,8 @@ package enum DataDirWriter {
     var names = Set(try reader.bucketNames())
     names.formUnion(etcdBuckets)
     let sorted = names.sorted { $0.lexicographicallyPrecedes($1) }
-    var lastRevisionMain: UInt64 = 0
-    var bumped: UInt64?
+    var lastRevision: Int64 = 0
+    var bumped: Int64?
     for name in sorted {
       try writer.beginBucket(name)
       let source = try reader.bucket(named: name)
@@ -103,33 +103,33 @@ package enum DataDirWriter {
         }
         entries[Array("consistent_index".utf8)] = bigEndian(plan.raftIndex)
         entries[Array("term".utf8)] = bigEndian(1)
-        if let bumped { entries[Array("scheduledCompactRev".utf8)] = revisionKey(main: bumped) }
+        if let bumped { entries[Array("scheduledCompactRev".utf8)] = revisionKey(main: UInt64(bumped)) }
         for key in entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
           try writer.put(key: key, value: entries[key] ?? [])
         }
       case "key":
-        var last: [UInt8]?
+        var last: (key: [UInt8], pageID: UInt64, offset: Int64)?
         if let source {
           try reader.forEach(in: source) { (page, element) throws(FormatError) in
             try rejectNested(element, page: page, reader: reader, bucket: "key")
             let key = try reader.key(of: element, in: page)
             try writer.put(key: key, value: reader.value(of: element, in: page, limit: BoltWriter.maximumValueSize))
-            last = key
+            last = (key, page.containerID, page.fileOffset + Int64(element.keyOffset))
           }
         }
         if let last {
-          guard last.count >= 8 else {
-            throw FormatError(path: reader.path, message: "key bucket's last key is \(last.count) bytes, not a revision")
-          }
-          lastRevisionMain = last.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+          lastRevision = try EtcdRevisionKey.mainRevision(
+            of: last.key, path: reader.path, pageID: last.pageID, offset: last.offset)
         }
         if plan.options.bumpRevision > 0 {
-          let (sum, overflow) = lastRevisionMain.addingReportingOverflow(plan.options.bumpRevision)
-          guard !overflow, sum <= UInt64(Int64.max) else {
-            throw SnapshotErrorFactory.invalid("--bump-revision \(plan.options.bumpRevision) overflows the revision")
+          let bump = plan.options.bumpRevision
+          guard let sum = bumpedRevision(lastRevision, by: bump) else {
+            throw SnapshotErrorFactory.invalid(
+              "--bump-revision \(bump) added to the snapshot's revision \(lastRevision) exceeds etcd's largest revision \(Int64.max); use a smaller --bump-revision (1000000000 is the usual value)"
+            )
           }
           bumped = sum
-          try writer.put(key: revisionKey(main: sum), value: [])
+          try writer.put(key: revisionKey(main: UInt64(sum)), value: [])
         }
       default:
         if let source {
@@ -144,8 +144,14 @@ package enum DataDirWriter {
       try writer.endBucket()
     }
     let summary = try writer.finish()
-    return RestoredDatabase(
-      revision: Int64(bumped ?? lastRevisionMain), snapshotRevision: Int64(lastRevisionMain), bolt: summary)
+    return RestoredDatabase(revision: bumped ?? lastRevision, snapshotRevision: lastRevision, bolt: summary)
+  }
+
+  /// `revision + bump`, or `nil` when the sum is not an int64 revision (etcd's revisions are int64).
+  package static func bumpedRevision(_ revision: Int64, by bump: UInt64) -> Int64? {
+    guard let delta = Int64(exactly: bump) else { return nil }
+    let (sum, overflow) = revision.addingReportingOverflow(delta)
+    return overflow ? nil : sum
   }
 
   /// 17-byte revision key `(main, 0)`.
