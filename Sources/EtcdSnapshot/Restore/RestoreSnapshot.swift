@@ -34,7 +34,8 @@ package enum RestoreSnapshot {
   /// `--bump-revision auto`: a bump from the snapshot's revision and age (see `RevisionBump`).
   ///
   /// The snapshot's time is its metadata record's, else the time in its k3s-style name, else
-  /// the file's modification time.
+  /// the file's modification time. Throws `.corrupt` when the revision cannot be read (e.g. one
+  /// of 2^63 or more), `.invalidConfiguration` when no safe bump exists (see `RevisionBump.auto`).
   package static func autoBump(
     path: String, metadata: SnapshotMetadata?, now: Int64
   ) throws(SnapshotError) -> (bump: UInt64, reason: String) {
@@ -47,8 +48,8 @@ package enum RestoreSnapshot {
     if time == nil, let attributes = try? FileManager.default.attributesOfItem(atPath: path),
       let modified = attributes[.modificationDate] as? Date
     {
-      time = Int64(modified.timeIntervalSince1970)
+      time = Int64(exactly: modified.timeIntervalSince1970.rounded(.down))
     }
-    return RevisionBump.auto(snapshotRevision: revision, snapshotTime: time ?? now, now: now)
+    return try RevisionBump.auto(snapshotRevision: revision, snapshotTime: time ?? now, now: now)
   }
 }
