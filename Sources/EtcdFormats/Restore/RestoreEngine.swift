@@ -4,7 +4,8 @@
 //   trailer present  <=>  fileSize % 512 == 32   (etcd's rule, identical in 3.4, 3.5, 3.6)
 //   no trailer and not --skip-hash-check  -> refused ("snapshot missing hash")
 //   trailer and not --skip-hash-check     -> SHA-256 of the first S bytes must equal it
-//   then: plan -> db (BoltWriter) + .snap + WAL in <data-dir>.tmp-XXXX -> fsync -> rename.
+//   then: plan -> full bbolt structure check (BoltChecker) -> db (BoltWriter) + .snap + WAL in
+//   <data-dir>.tmp-XXXX -> fsync -> rename.
 import Crypto
 import SnapshotCore
 
@@ -42,12 +43,16 @@ package struct RestoreResult: Sendable, Equatable {
 package enum RestoreEngine {
   /// Restores `path` with `options`; on any failure no data directory (or WAL directory) is left.
   ///
-  /// Throws `SnapshotError` (`.invalidConfiguration` with every flag problem, `.corrupt` for a
-  /// hash problem, `.cannotWrite`) or `FormatError` for a damaged bbolt image.
+  /// The whole bbolt structure is checked before anything is written, so that a damaged or
+  /// crafted file (keys out of order, shared pages, …) is reported as a `FormatError` of the
+  /// snapshot, not as a complaint of the writer about the new db. Throws `SnapshotError`
+  /// (`.invalidConfiguration` with every flag problem, `.corrupt` for a hash problem,
+  /// `.cannotWrite`) or `FormatError` for a damaged bbolt image.
   package static func restore(snapshot path: String, options: RestoreOptions) throws -> RestoreResult {
     let plan = try RestorePlanner.plan(options)
     let verified = try checkHash(path: path, skip: options.skipHashCheck)
     let reader = try BoltFileReader(path: path)
+    _ = try BoltChecker.check(reader)
     let db = try DataDirWriter.write(plan: plan, reader: reader)
     return RestoreResult(
       dataDir: plan.dataDir, walDir: plan.walDir, member: plan.local, members: plan.membership.members,

@@ -7,8 +7,9 @@ import SnapshotCore
 ///
 /// Order, so that a failure leaves nothing and names the most telling problem: the options
 /// are validated (every problem at once); etcd's hash rule is applied (a damaged saved
-/// snapshot is reported as a SHA-256 mismatch); the bbolt structure is checked; then the
-/// engine writes everything into a temporary sibling directory renamed into place last.
+/// snapshot is reported as a SHA-256 mismatch); then the engine checks the directories and
+/// the bbolt structure and writes everything into a temporary sibling directory renamed
+/// into place last.
 package enum RestoreSnapshot {
   /// Restores the snapshot at `path`.
   package static func run(path: String, options: RestoreOptions) throws(SnapshotError) -> RestoreResult {
@@ -16,7 +17,6 @@ package enum RestoreSnapshot {
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
     do {
       let verified = try RestoreEngine.checkHash(path: path, skip: options.skipHashCheck)
-      _ = try BoltChecker.check(path: path)
       var engineOptions = options
       engineOptions.skipHashCheck = true  // applied just above; the file is not read for it twice
       var result = try RestoreEngine.restore(snapshot: path, options: engineOptions)
