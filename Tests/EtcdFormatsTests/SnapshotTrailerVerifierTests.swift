@@ -223,4 +223,25 @@ struct SnapshotTrailerVerifierTests {
     #expect(!check.isValid)
     #expect(check.fileSHA256 == sha256([UInt8]()))
   }
+
+  @Test("the announced size: database plus trailer; an impossible announcement (2^63, past bbolt's limit) is unknown")
+  func announcedFileSize() async {
+    #expect(SnapshotTrailerVerifier.announcedFileSize(remainingBytes: 4096 * 5, firstChunkBytes: 4096) == 4096 * 6 + 32)
+    #expect(SnapshotTrailerVerifier.announcedFileSize(remainingBytes: 0, firstChunkBytes: 0) == 32)
+    let limit = SnapshotTrailerVerifier.maximumDatabaseSize
+    #expect(SnapshotTrailerVerifier.announcedFileSize(remainingBytes: UInt64(limit) - 10, firstChunkBytes: 10) == limit + 32)
+    for remaining: UInt64 in [UInt64(limit) - 9, 1 << 63, UInt64(Int64.max), .max] {
+      #expect(SnapshotTrailerVerifier.announcedFileSize(remainingBytes: remaining, firstChunkBytes: 10) == nil, "\(remaining)")
+    }
+    let remainings = Gen<UInt64>.oneOf(
+      Gen.uint64(), Gen.uint64(in: 0...(1 << 40)), Gen.uint64(in: (UInt64(limit) - (8 << 20))...(UInt64(limit) + 8)))
+    await propertyCheck(count: 500, input: remainings, Gen.int(in: 0...(4 << 20))) { remaining, chunk in
+      let size = SnapshotTrailerVerifier.announcedFileSize(remainingBytes: remaining, firstChunkBytes: chunk)
+      if remaining <= UInt64(limit) - UInt64(chunk) {
+        #expect(size == Int64(remaining) + Int64(chunk) + 32)
+      } else {
+        #expect(size == nil)
+      }
+    }
+  }
 }

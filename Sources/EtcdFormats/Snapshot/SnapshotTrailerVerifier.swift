@@ -20,6 +20,21 @@ import SnapshotCore
 package struct SnapshotTrailerVerifier: Sendable {
   /// Size of the trailer.
   package static let trailerSize = 32
+  /// Largest database bbolt can hold on a 64-bit machine (its maxMapSize, 0xFFFFFFFFFFFF bytes).
+  package static let maximumDatabaseSize: Int64 = 0xFFFF_FFFF_FFFF
+
+  /// The file size (database plus trailer) that the first chunk of etcd's stream announces:
+  /// its `remainingBytes` plus its own length is the database size.
+  ///
+  /// `nil` when the announcement is impossible (a database larger than bbolt can hold, e.g.
+  /// `remainingBytes` of 2^63 from a broken or malicious server): it is only a hint, for
+  /// progress and an upload's part size, and an unknown size is the safe answer.
+  package static func announcedFileSize(remainingBytes: UInt64, firstChunkBytes: Int) -> Int64? {
+    guard let remaining = Int64(exactly: remainingBytes), let chunk = Int64(exactly: firstChunkBytes), chunk >= 0,
+      remaining <= maximumDatabaseSize, chunk <= maximumDatabaseSize - remaining
+    else { return nil }
+    return remaining + chunk + Int64(trailerSize)
+  }
 
   private var hasher = SHA256()
   private var held: [UInt8] = []

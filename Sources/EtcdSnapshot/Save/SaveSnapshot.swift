@@ -170,15 +170,18 @@ package struct SaveSnapshot: Sendable {
   ) async throws -> SnapshotMetadata {
     var file = try store.create(name: name.fileName)
     var verifier = SnapshotTrailerVerifier()
-    var expectedTotal: Int64?
+    // The size etcd announces, trailer included; nil when unknown or impossible (it is only a hint).
+    var expectedFileSize: Int64?
+    var sawFirstChunk = false
     var lastReport = start
     do {
       for try await chunk in chunks {
-        if expectedTotal == nil {
-          expectedTotal = Int64(chunk.remainingBytes) + Int64(chunk.blob.count)
+        if !sawFirstChunk {
+          sawFirstChunk = true
+          expectedFileSize = SnapshotTrailerVerifier.announcedFileSize(
+            remainingBytes: chunk.remainingBytes, firstChunkBytes: chunk.blob.count)
           if let (growing, objectMetadata) = tail {
-            growing.started(
-              name: name.fileName, path: file.partPath, expectedSize: expectedTotal.map { $0 + 32 }, objectMetadata: objectMetadata)
+            growing.started(name: name.fileName, path: file.partPath, expectedSize: expectedFileSize, objectMetadata: objectMetadata)
           }
         }
         try chunk.blob.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in
@@ -190,17 +193,17 @@ package struct SaveSnapshot: Sendable {
           let t = ContinuousClock.now
           if t - lastReport >= .milliseconds(100) {
             lastReport = t
-            onProgress(SaveProgress(bytes: verifier.byteCount, total: expectedTotal.map { $0 + 32 }, elapsed: t - start))
+            onProgress(SaveProgress(bytes: verifier.byteCount, total: expectedFileSize, elapsed: t - start))
           }
         }
       }
       try Task.checkCancellation()
       let check = verifier.finish()
       if let problem = check.problem {
-        if let expectedTotal, check.byteCount < expectedTotal + 32 {
+        if let expectedFileSize, check.byteCount < expectedFileSize {
           throw SnapshotError(
             .interrupted,
-            "the snapshot stream ended after \(check.byteCount) of \(expectedTotal + 32) bytes: etcd stopped sending; nothing was saved. Try again.")
+            "the snapshot stream ended after \(check.byteCount) of \(expectedFileSize) bytes: etcd stopped sending; nothing was saved. Try again.")
         }
         throw SnapshotError(.corrupt, problem + "; nothing was saved")
       }
