@@ -101,7 +101,9 @@ let package = Package(
         "EtcdFormats", "SnapshotCore", "EtcdTestSupport",
         .product(name: "PropertyBased", package: "swift-property-based"),
         .product(name: "Crypto", package: "swift-crypto"),
-      ]
+      ],
+      // Inputs read through #filePath by SnapshotFuzzTests, not resources of the test bundle.
+      exclude: ["Fixtures"]
     ),
     .testTarget(
       name: "SnapshotStorageTests",
