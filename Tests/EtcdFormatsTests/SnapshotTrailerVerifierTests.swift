@@ -226,7 +226,9 @@ struct SnapshotTrailerVerifierTests {
 
   @Test("the announced size: database plus trailer; an impossible announcement (2^63, past bbolt's limit) is unknown")
   func announcedFileSize() async {
-    #expect(SnapshotTrailerVerifier.announcedFileSize(remainingBytes: 4096 * 5, firstChunkBytes: 4096) == 4096 * 6 + 32)
+    let announced: Int64? = SnapshotTrailerVerifier.announcedFileSize(remainingBytes: 4096 * 5, firstChunkBytes: 4096)
+    let expected: Int64 = 4096 * 6 + 32
+    #expect(announced == expected)
     #expect(SnapshotTrailerVerifier.announcedFileSize(remainingBytes: 0, firstChunkBytes: 0) == 32)
     let limit = SnapshotTrailerVerifier.maximumDatabaseSize
     #expect(SnapshotTrailerVerifier.announcedFileSize(remainingBytes: UInt64(limit) - 10, firstChunkBytes: 10) == limit + 32)

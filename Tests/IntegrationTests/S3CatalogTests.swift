@@ -69,6 +69,25 @@ struct S3CatalogTests {
     #expect(try Tool.list(s3.dir).isEmpty, "the local copy is gone too")
   }
 
+  @Test("delete --s3 with a local copy that cannot be deleted (read-only mount): nothing is deleted, the bucket copy stays")
+  func deleteChecksLocalFirst() async throws {
+    let server = try await EtcdServer(.etcd35)
+    try server.putKeys(prefix: "/k/", count: 20)
+    let s3 = try await S3Fixture()
+    let mount = try TmpfsMount(options: "size=8m,mode=0700")
+    let saved = try Tool.run(
+      ["save"] + server.connectionArguments + ["--dir", mount.path, "--node-name", "node1"] + s3.arguments(), environment: s3.environment)
+    try #require(saved.status == 0, "\(saved)")
+    let name = try S3Fixture.name(from: saved)
+    try mount.remount(readOnly: true)
+    let r = try Tool.run(["delete", "--dir", mount.path, name] + s3.arguments(), environment: s3.environment)
+    #expect(r.status == 73, "\(r)")
+    #expect(r.stderr.contains("read-only"), "\(r.stderr)")
+    #expect(try s3.objects().count == 2, "object and sidecar are still in the bucket")
+    try mount.remount(readOnly: false)
+    #expect(FileManager.default.fileExists(atPath: mount.path + "/" + name), "the local copy is still there")
+  }
+
   @Test("ls --s3 over 1,500 objects: every one listed, from list pages and sidecars, never a HEAD")
   func listManyObjects() async throws {
     let s3 = try await S3Fixture()

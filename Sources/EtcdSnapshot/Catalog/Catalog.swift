@@ -3,6 +3,10 @@ import Logging
 import SnapshotCore
 import SnapshotStorage
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// `ls`, `delete` and `prune` over the snapshot locations: the local directory, and an S3
 /// bucket folder with `--s3`.
 package struct Catalog: Sendable {
@@ -67,13 +71,26 @@ package struct Catalog: Sendable {
             "no snapshot named \(quoted(name)) in \(storage.snapshotDirectory) or \(s3Location): see `etcd-snapshot ls --s3`")
         }
       }
+      let here = names.filter { localNames.contains($0) }
+      if !here.isEmpty, access(storage.snapshotDirectory, W_OK | X_OK) != 0 {
+        let code = errno
+        problems.append(SnapshotError.posix(code, call: "access", path: storage.snapshotDirectory, what: "snapshots").message)
+      }
       guard problems.isEmpty else { throw SnapshotError.nothingDeleted(problems) }
+      // Everything that can be checked was; the local copies go first (their failures are
+      // the likelier ones), then the bucket. A step that fails anyway says what was done.
       var deleted: [String] = []
       let remote = names.filter { remoteNames.contains($0) }
-      for name in try await store.remove(names: remote) { deleted.append("\(name) (\(s3Location))") }
-      let here = names.filter { localNames.contains($0) }
-      if !here.isEmpty {
-        for name in try local.delete(names: here) { deleted.append("\(name) (\(storage.snapshotDirectory))") }
+      do {
+        if !here.isEmpty {
+          for name in try local.delete(names: here) { deleted.append("\(name) (\(storage.snapshotDirectory))") }
+        }
+        for name in try await store.remove(names: remote) { deleted.append("\(name) (\(s3Location))") }
+      } catch {
+        var e = SnapshotError.wrapping(error)
+        let done = deleted.isEmpty ? "nothing" : deleted.joined(separator: ", ")
+        e.message += "\ndeleted before the failure: \(done); run the same delete again for the rest"
+        throw e
       }
       return deleted
     }

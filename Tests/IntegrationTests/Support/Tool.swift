@@ -70,10 +70,14 @@ func sha256Hex(ofFile path: String) throws -> String {
 }
 
 /// The files of a snapshot directory (names, including hidden and `.part`) and their hashes.
+///
+/// `.lock` is left out: it is the directory's lock file, which every save, prune and delete
+/// opens (and writes its pid into) before anything else; it holds no data.
 func directoryState(_ dir: String) throws -> [String: String] {
   var state: [String: String] = [:]
   guard let e = FileManager.default.enumerator(atPath: dir) else { return state }
   while let rel = e.nextObject() as? String {
+    if rel == ".lock" { continue }
     var isDir: ObjCBool = false
     let p = dir + "/" + rel
     FileManager.default.fileExists(atPath: p, isDirectory: &isDir)
