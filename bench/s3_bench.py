@@ -22,7 +22,8 @@ ratio overlapped / sequential. With --server-cpu N moto runs alone on CPU N and 
 else on the other CPUs, as if the store were another machine; without it, all share.
 
 Then --objects snapshot objects, each with a .metadata sidecar, are put in a folder and
-`TOOL ls --s3` (list pages plus every sidecar) is timed against `aws s3 ls` of the same
+`TOOL ls --s3` (the table: list pages only) and `TOOL ls --s3 -o json` (list pages plus
+every sidecar) are timed against `aws s3 ls` of the same
 folder (list pages only).
 
 moto is the S3 server here: one Python process that keeps objects in memory; its
@@ -184,8 +185,21 @@ def bench_ls(a, moto, workdir, source_snapshot, sidecar):
     logs = os.path.join(workdir, "ls.log")
     empty = os.path.join(workdir, "empty-dir")
     os.makedirs(empty, exist_ok=True)
-    res = {"tool": [], "aws": []}
+    res = {"table": [], "tool": [], "aws": []}
     for i in range(a.warmup + a.runs):
+        out = os.path.join(workdir, "ls.txt")
+        cmd = [a.tool, "ls", "--dir", empty] + s3_flags(moto, folder)
+        with open(out, "wb") as f:
+            t = time.perf_counter()
+            p = subprocess.Popen(cmd, stdout=f, stderr=open(logs, "ab"), env=moto.env)
+            _, status, ru_table = os.wait4(p.pid, 0)
+            wall_table = time.perf_counter() - t
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise BenchError(f"ls --s3 (table) failed:\n{tail(logs)}")
+        with open(out) as f:
+            rows = f.read().splitlines()
+        if len(rows) != a.objects + 1:
+            raise BenchError(f"ls --s3 (table) printed {len(rows) - 1} rows, not {a.objects}")
         out = os.path.join(workdir, "ls.json")
         cmd = [a.tool, "ls", "--dir", empty, "-o", "json"] + s3_flags(moto, folder)
         with open(out, "wb") as f:
@@ -204,19 +218,25 @@ def bench_ls(a, moto, workdir, source_snapshot, sidecar):
         if rc != 0:
             raise BenchError(f"aws s3 ls failed:\n{tail(logs)}")
         if i >= a.warmup:
+            res["table"].append((wall_table, ru_table.ru_maxrss))
             res["tool"].append((wall, ru.ru_maxrss))
             res["aws"].append((wall_aws, rss_aws))
-        log(f"  {'warm-up' if i < a.warmup else 'run'}: etcd-snapshot ls --s3 {wall:.2f} s ({ru.ru_maxrss / 1024:.1f} MiB), "
+        log(f"  {'warm-up' if i < a.warmup else 'run'}: etcd-snapshot ls --s3 {wall_table:.2f} s "
+            f"({ru_table.ru_maxrss / 1024:.1f} MiB), ls --s3 -o json {wall:.2f} s ({ru.ru_maxrss / 1024:.1f} MiB), "
             f"aws s3 ls {wall_aws:.2f} s ({rss_aws / 1024:.1f} MiB)")
     s = {k: {"min_s": min(w for w, _ in v), "median_s": statistics.median(w for w, _ in v),
              "peak_rss_mib": max(r for _, r in v) / 1024} for k, v in res.items()}
     log("")
     log(f"== ls over {a.objects} objects with sidecars")
-    log(f"etcd-snapshot ls --s3 (pages + {a.objects} sidecars): min {s['tool']['min_s']:.2f} s, median "
+    log(f"etcd-snapshot ls --s3 (table, pages only):   min {s['table']['min_s']:.2f} s, median "
+        f"{s['table']['median_s']:.2f} s, {s['table']['peak_rss_mib']:.1f} MiB")
+    log(f"etcd-snapshot ls --s3 -o json (pages + {a.objects} sidecars): min {s['tool']['min_s']:.2f} s, median "
         f"{s['tool']['median_s']:.2f} s, {s['tool']['peak_rss_mib']:.1f} MiB")
     log(f"aws s3 ls (pages only):                  min {s['aws']['min_s']:.2f} s, median {s['aws']['median_s']:.2f} s, "
         f"{s['aws']['peak_rss_mib']:.1f} MiB")
-    log(f"ratio: median {s['tool']['median_s'] / s['aws']['median_s']:.2f}")
+    log(f"ratio table/aws: min {s['table']['min_s'] / s['aws']['min_s']:.2f}, "
+        f"median {s['table']['median_s'] / s['aws']['median_s']:.2f} (target at most 1.5)")
+    log(f"ratio json/aws:  min {s['tool']['min_s'] / s['aws']['min_s']:.2f}, median {s['tool']['median_s'] / s['aws']['median_s']:.2f}")
     return s
 
 

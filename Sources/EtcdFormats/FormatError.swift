@@ -12,6 +12,9 @@ package struct FormatError: Error, Sendable, Equatable, CustomStringConvertible 
   package var pageID: UInt64?
   /// The byte offset of the problem in the file, if any.
   package var offset: Int64?
+  /// True when the file being written failed (disk full, read-only, permissions), not the
+  /// bytes being read: the fix is on the target's side, not another input.
+  package var isWriteFailure = false
 
   /// Makes an error for `path`; `pageID` and `offset` locate it when known.
   package init(path: String, message: String, pageID: UInt64? = nil, offset: Int64? = nil) {

@@ -14,7 +14,10 @@ struct List: AsyncParsableCommand {
     discussion: """
       Shows every snapshot in the directory (and with --s3 in the bucket folder): name, node, creation time, size, store revision, \
       whether etcd's checksum was verified when it was saved, and where it is. Files copied in \
-      by hand or made by etcdctl are listed too, with what the file itself says.
+      by hand or made by etcdctl are listed too, with what the file itself says. With --s3 the \
+      table comes from the bucket's list pages alone (name, node, time, size, location: one \
+      request per 1,000 objects); --details and -o json also read each snapshot's .metadata \
+      sidecar (one request each) for its revision, checksum and IDs.
 
       Example:
         etcd-snapshot ls --dir /var/backups/etcd -o json
@@ -30,6 +33,11 @@ struct List: AsyncParsableCommand {
   @Option(name: [.short, .customLong("output")], help: "Output format: table or json.")
   var output: OutputFormat = .table
 
+  @Flag(
+    name: .customLong("details"),
+    help: "With --s3: read every bucket snapshot's .metadata sidecar (one request each) for the REVISION and VERIFIED columns; json always does.")
+  var details = false
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
@@ -37,7 +45,9 @@ struct List: AsyncParsableCommand {
       let env = ProcessInfo.processInfo.environment
       let s3Config = try s3.validated(environment: env)
       let catalog = Catalog(storage: directory.configuration(environment: env), s3: s3Config, logger: makeLogger(debug: global.debug))
-      let entries = try await catalog.list()
+      // The default table over a bucket needs only the list pages; json and --details need the sidecars.
+      let sidecars = s3Config == nil || output == .json || details
+      let entries = try await catalog.list(readingSidecars: sidecars)
       switch output {
       case .json:
         let encoder = JSONEncoder()
@@ -45,13 +55,15 @@ struct List: AsyncParsableCommand {
         let data = try encoder.encode(entries.map(ListedSnapshot.init))
         print(entries.isEmpty ? "[]" : String(decoding: data, as: UTF8.self))
       case .table:
-        var rows = [["NAME", "NODE", "CREATED", "SIZE", "REVISION", "VERIFIED", "LOCATION"]]
+        var rows =
+          sidecars
+          ? [["NAME", "NODE", "CREATED", "SIZE", "REVISION", "VERIFIED", "LOCATION"]] : [["NAME", "NODE", "CREATED", "SIZE", "LOCATION"]]
         for e in entries {
-          rows.append([
-            e.fileName, e.name?.node ?? "-", rfc3339(timestamp: e.timestamp), humanBytes(e.size),
-            e.revision.map(String.init) ?? "-", e.problem != nil ? "PROBLEM" : (e.verified ? "yes" : "no"),
-            e.location.url,
-          ])
+          var row = [e.fileName, e.name?.node ?? "-", rfc3339(timestamp: e.timestamp), humanBytes(e.size)]
+          if sidecars {
+            row += [e.revision.map(String.init) ?? "-", e.problem != nil ? "PROBLEM" : (e.verified ? "yes" : "no")]
+          }
+          rows.append(row + [e.location.url])
         }
         // Names and keys come from whoever wrote them: escaped, so they cannot drive the terminal.
         print(table(rows.map { $0.map(escapedForTerminal) }))

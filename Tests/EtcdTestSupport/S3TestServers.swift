@@ -188,6 +188,11 @@ package final class S3TestProxy: Sendable {
       ["-fsS", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json, "http://127.0.0.1:\(controlPort)/__proxy/faults"])
   }
 
+  /// Clears the statistics and the fault rules.
+  package func reset() throws {
+    try TestProcess.check("/usr/bin/curl", ["-fsS", "-X", "POST", "http://127.0.0.1:\(controlPort)/__proxy/reset"])
+  }
+
   /// What passed through so far.
   package func stats() throws -> Stats {
     let out = try TestProcess.check("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(controlPort)/__proxy/stats"])

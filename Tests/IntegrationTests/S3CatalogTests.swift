@@ -102,6 +102,35 @@ struct S3CatalogTests {
     #expect(requests.filter { ($0.query ?? "").contains("list-type=2") }.count >= 2, "more than one list page was read")
   }
 
+  @Test("ls --s3, the default table: list pages only, no sidecar read; --details reads them")
+  func tableFromListPages() async throws {
+    let server = try await EtcdServer(.etcd35)
+    try server.putKeys(prefix: "/k/", count: 20)
+    let s3 = try await S3Fixture()
+    for node in ["node1", "node2", "node3"] {
+      let saved = try s3.save(server, node: node)
+      try #require(saved.status == 0, "\(saved)")
+    }
+    let proxy = try await S3TestProxy(upstream: s3.moto.endpoint)
+    let empty = s3.work.appending("empty")
+    let table = try Tool.run(["ls", "--dir", empty] + s3.arguments(endpoint: proxy.endpoint), environment: s3.environment)
+    #expect(table.status == 0, "\(table)")
+    let lines = table.stdout.split(separator: "\n")
+    let header = lines.first?.split(separator: " ", omittingEmptySubsequences: true)
+    #expect(header == ["NAME", "NODE", "CREATED", "SIZE", "LOCATION"], "\(table.stdout)")
+    #expect(lines.count == 4 && ["node1", "node2", "node3"].allSatisfy { n in lines.contains { $0.contains(n) } }, "\(table.stdout)")
+    let requests = try proxy.stats().requests
+    #expect(requests.allSatisfy { ($0.query ?? "").contains("list-type=2") }, "only list pages: \(requests.map { $0.path ?? "" })")
+    #expect(requests.count == 1, "one page for three snapshots: \(requests.count)")
+
+    try proxy.reset()
+    let details = try Tool.run(["ls", "--dir", empty, "--details"] + s3.arguments(endpoint: proxy.endpoint), environment: s3.environment)
+    #expect(details.status == 0, "\(details)")
+    #expect(details.stdout.contains("REVISION") && details.stdout.contains("VERIFIED"), "\(details.stdout)")
+    let sidecarReads = try proxy.stats().requests.filter { ($0.path ?? "").contains("/.metadata/") && $0.method == "GET" }
+    #expect(sidecarReads.count == 3, "one sidecar read per snapshot: \(sidecarReads.count)")
+  }
+
   @Test("virtual-host style (bucket.host) through an HTTP proxy, path style directly")
   func virtualHostStyle() async throws {
     let server = try await EtcdServer(.etcd34)

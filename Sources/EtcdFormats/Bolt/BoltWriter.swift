@@ -213,7 +213,7 @@ package final class BoltWriter {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     guard fd >= 0 else {
       let code = errno
-      throw FormatError(path: path, message: "cannot create: \(BoltWriter.errnoText(code)); check the directory's permissions")
+      throw FormatError.writing(path, "cannot create: \(BoltWriter.errnoText(code)); check the directory's permissions")
     }
     self.fd = fd
     buffer.reserveCapacity(BoltWriter.flushThreshold + pageSize)
@@ -282,12 +282,12 @@ package final class BoltWriter {
       BoltPageBuilder.metaPage(id: 1, pageSize: pageSize, root: root, highWaterMark: hwm, txid: 1), at: Int64(pageSize))
     guard fsync(fd) == 0 else {
       let code = errno
-      throw FormatError(path: path, message: "fsync failed: \(BoltWriter.errnoText(code))")
+      throw FormatError.writing(path, "fsync failed: \(BoltWriter.errnoText(code))")
     }
     let closed = close(fd)
     fd = -1
     finished = true
-    guard closed == 0 else { throw FormatError(path: path, message: "close failed: \(BoltWriter.errnoText(errno))") }
+    guard closed == 0 else { throw FormatError.writing(path, "close failed: \(BoltWriter.errnoText(errno))") }
     return BoltWriterSummary(
       pageSize: pageSize, highWaterMark: hwm, rootPageID: root, bucketCount: bucketCount, keyCount: keyCount)
   }
@@ -390,9 +390,8 @@ package final class BoltWriter {
       if n < 0 {
         let code = errno
         if code == EINTR { continue }
-        throw FormatError(
-          path: path, message: "write failed: \(BoltWriter.errnoText(code)); free space or fix permissions and retry",
-          offset: offset + Int64(done))
+        throw FormatError.writing(
+          path, "write failed: \(BoltWriter.errnoText(code)); free space or fix permissions and retry", offset: offset + Int64(done))
       }
       done += n
     }
@@ -415,5 +414,14 @@ package final class BoltWriter {
 extension String {
   fileprivate func leftPadded(_ width: Int) -> String {
     count >= width ? self : String(repeating: "0", count: width - count) + self
+  }
+}
+
+extension FormatError {
+  /// A failure to write `path` (the new db), not a problem of the input.
+  static func writing(_ path: String, _ message: String, offset: Int64? = nil) -> FormatError {
+    var error = FormatError(path: path, message: message, offset: offset)
+    error.isWriteFailure = true
+    return error
   }
 }

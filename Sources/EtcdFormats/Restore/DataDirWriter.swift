@@ -1,6 +1,7 @@
 // Writes a restored data directory from a plan and an open snapshot (data-dir spec 4.3-4.8):
 //
-//   <data-dir>.tmp-XXXXXXXX/member/snap/db        bbolt, copied bucket by bucket with BoltWriter:
+//   <data-dir>.tmp-XXXXXXXX/member/snap/db        bbolt, copied bucket by bucket with BoltWriter
+//   (or <data-dir>/member.tmp-XXXXXXXX/snap/db when <data-dir> exists, empty: a mount point):
 //       alarm auth authRoles authUsers cluster key lease   copied unchanged (created empty if missing)
 //       members          one entry per new member: hex ID -> member JSON
 //       members_removed  empty
@@ -9,7 +10,8 @@
 //       key              [+ rev(new, 0) -> empty value when bumping; new = last main + bump]
 //   <data-dir>.tmp-XXXXXXXX/member/snap/0000000000000001-<N>.snap
 //   <wal-dir or data-dir tmp>/member/wal/0000000000000000-0000000000000000.wal
-//   then fsync of files and directories and rename(2) into place; any failure removes the temporaries.
+//   then fsync of files and directories and rename(2) into place (<data-dir>, or <data-dir>/member);
+//   any failure removes the temporaries.
 //   rev(main, sub) = main u64 BE | '_' | sub u64 BE (17 bytes).
 import Foundation
 
@@ -38,38 +40,69 @@ package enum DataDirWriter {
     "alarm", "auth", "authRoles", "authUsers", "cluster", "key", "lease", "members", "members_removed", "meta",
   ].map { Array($0.utf8) }
 
+  /// Where the files are built before one rename makes them visible.
+  ///
+  /// A data dir that does not exist yet is built as its sibling `DIR.tmp-X` and renamed to
+  /// `DIR`. An existing empty data dir (often a volume of its own, such as `/var/lib/etcd`,
+  /// which cannot be renamed: EBUSY) is left in place: `member/` is built inside it as
+  /// `DIR/member.tmp-X` and renamed to `DIR/member` last. Either way every byte is written on
+  /// the target's own file system, and etcd finds no `member/` until it is complete.
+  struct Staging: Equatable {
+    /// The temporary directory that the final rename publishes (removed on failure).
+    var temporary: String
+    /// Its final name.
+    var final: String
+    /// The temporary `member/` directory.
+    var member: String
+
+    init(dataDir: String, existing: Bool, suffix: String) {
+      if existing {
+        temporary = dataDir + "/member" + suffix
+        final = dataDir + "/member"
+        member = temporary
+      } else {
+        temporary = dataDir + suffix
+        final = dataDir
+        member = temporary + "/member"
+      }
+    }
+  }
+
   /// Writes everything for `plan` from `reader`; on failure nothing is left at the final paths.
   package static func write(plan: RestorePlan, reader: BoltFileReader) throws -> RestoredDatabase {
     let suffix = ".tmp-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
-    let dataTmp = plan.dataDir + suffix
+    let existing = RestorePlanner.directoryState(plan.dataDir) == .emptyDirectory
+    let staging = Staging(dataDir: plan.dataDir, existing: existing, suffix: suffix)
     let separateWAL = plan.options.hasSeparateWALDir
-    let walTmp = separateWAL ? plan.walDir + suffix : dataTmp + "/member/wal"
+    let walTmp = separateWAL ? plan.walDir + suffix : staging.member + "/wal"
     var renamedWAL = false
     do {
-      try makeDirectory(parentOf: plan.dataDir)
+      if !existing { try makeDirectory(parentOf: plan.dataDir) }
       if separateWAL { try makeDirectory(parentOf: plan.walDir) }
-      for dir in [dataTmp, dataTmp + "/member", dataTmp + "/member/snap"] { try makeDirectory(dir) }
+      var dirs = [staging.member, staging.member + "/snap"]
+      if staging.temporary != staging.member { dirs.insert(staging.temporary, at: 0) }
+      for dir in dirs { try makeDirectory(dir) }
       try makeDirectory(walTmp)
 
-      let database = try writeDatabase(plan: plan, reader: reader, to: dataTmp + "/member/snap/db")
+      let database = try writeDatabase(plan: plan, reader: reader, to: staging.member + "/snap/db")
       try writeFile(
-        dataTmp + "/member/snap/" + plan.snapFileName, RaftSnapshotFile.fileBytes(membership: plan.membership),
+        staging.member + "/snap/" + plan.snapFileName, RaftSnapshotFile.fileBytes(membership: plan.membership),
         mode: 0o644)
       let wal = WALWriter.restoreWAL(membership: plan.membership, localID: plan.local.id)
       try writeFile(walTmp + "/" + plan.walFileName, wal.bytes, mode: 0o600)
 
       try syncDirectory(walTmp)
-      for dir in [dataTmp + "/member/snap", dataTmp + "/member", dataTmp] { try syncDirectory(dir) }
+      for dir in dirs.reversed() { try syncDirectory(dir) }
       if separateWAL {
         try renameItem(walTmp, plan.walDir)
         renamedWAL = true
         try syncDirectory(parent(of: plan.walDir))
       }
-      try renameItem(dataTmp, plan.dataDir)
-      try syncDirectory(parent(of: plan.dataDir))
+      try renameItem(staging.temporary, staging.final)
+      try syncDirectory(parent(of: staging.final))
       return database
     } catch {
-      try? FileManager.default.removeItem(atPath: dataTmp)
+      try? FileManager.default.removeItem(atPath: staging.temporary)
       if separateWAL { try? FileManager.default.removeItem(atPath: renamedWAL ? plan.walDir : walTmp) }
       throw error
     }

@@ -41,9 +41,15 @@ package struct Catalog: Sendable {
   }
 
   /// Every snapshot, local and (with `--s3`) in S3, newest first.
-  package func list(preferredPrefixes: [String] = []) async throws(SnapshotError) -> [SnapshotEntry] {
+  ///
+  /// `readingSidecars: false` lists the bucket from its list pages alone (name, node, time,
+  /// size, location): one request per 1,000 objects instead of one more per snapshot. Local
+  /// records are read either way (they cost no request).
+  package func list(preferredPrefixes: [String] = [], readingSidecars: Bool = true) async throws(SnapshotError) -> [SnapshotEntry] {
     let local = try self.local.list(preferredPrefixes: preferredPrefixes)
-    let remote = try await withS3 { store in try await store?.list(preferredPrefixes: preferredPrefixes) ?? [] }
+    let remote = try await withS3 { store in
+      try await store?.list(preferredPrefixes: preferredPrefixes, readingSidecars: readingSidecars) ?? []
+    }
     return (local + remote).sorted(by: SnapshotEntry.newestFirst)
   }
 

@@ -41,7 +41,8 @@ package struct ClusterResetOptions: Sendable {
 
 /// What a reset did.
 package struct ClusterResetResult: Sendable {
-  /// Where the old data directory now is (`DIR-old-<now>`), untouched.
+  /// Where the old data now is, untouched: `DIR-old-<now>`, or `DIR/member-old-<now>` when
+  /// `DIR` is a mount point or a symlink.
   package var oldDataDir: String
   /// The restore that wrote the new data directory (now at `DIR`).
   package var restore: RestoreResult
@@ -64,8 +65,11 @@ package struct ClusterResetResult: Sendable {
 /// with `flock` as etcd locks it (a running etcd is refused), a previous reset's marker is
 /// refused, the member's name and peer URLs are read from the WAL metadata and the `members`
 /// bucket, the new data directory is restored into a temporary sibling with the marker file,
-/// then `DIR` becomes `DIR-old-<now>` and the new one becomes `DIR`. The old directory is
-/// never deleted; a failure before the renames leaves `DIR` as it was.
+/// then `DIR` becomes `DIR-old-<now>` and the new one becomes `DIR`. When `DIR` is a mount point
+/// or a symlink (it cannot be renamed, and its sibling may be on another volume), all of it
+/// happens inside `DIR`: the new `member/` is built there, `DIR/member` becomes
+/// `DIR/member-old-<now>`. The old data is never deleted nor copied to another volume; a
+/// failure before the renames leaves `DIR` as it was.
 package enum ClusterReset {
   /// File in the new data directory's root recording a reset (etcd ignores unknown files there).
   package static let markerName = ".etcd-snapshot-cluster-reset"
@@ -120,7 +124,10 @@ package enum ClusterReset {
         missingIdentity("the member's peer URLs", flag: "--initial-advertise-peer-urls URLS", identity, identityProblem))
     }
 
-    let oldDir = dir + "-old-\(options.now)"
+    // A data dir that is a mount point (or a symlink to elsewhere) cannot be renamed, and its
+    // sibling may be on another volume: then everything happens inside it, on its own volume.
+    let inPlace = isMountPointOrSymlink(dir)
+    let oldDir = inPlace ? dir + "/member-old-\(options.now)" : dir + "-old-\(options.now)"
     guard RestorePlanner.directoryState(oldDir) == .missing, !pathExists(oldDir) else {
       throw SnapshotError(
         .invalidConfiguration, "\(oldDir) already exists; the old data dir would be moved there. Move it away and retry")
@@ -129,7 +136,8 @@ package enum ClusterReset {
     let sourceText =
       options.restorePath.map { "snapshot \($0)" } ?? "the member's own database \(db) (all peers forgotten)"
 
-    let tmp = dir + ".reset-tmp-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    let tmpName = ".reset-tmp-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    let tmp = inPlace ? dir + "/" + tmpName : dir + tmpName
     var restoreOptions = RestoreOptions()
     restoreOptions.name = name
     restoreOptions.initialCluster = peerURLs.map { "\(name)=\($0)" }.joined(separator: ",")
@@ -152,6 +160,25 @@ package enum ClusterReset {
       throw error
     }
 
+    if inPlace {
+      try swapMember(dir: dir, tmp: tmp, oldMember: oldDir)
+    } else {
+      try swapDirectories(dir: dir, tmp: tmp, oldDir: oldDir)
+    }
+    restored.dataDir = dir
+    restored.walDir = dir + "/member/wal"
+
+    let members = identity?.members ?? []
+    let instructions = instructionsText(
+      dir: dir, name: name, peerURLs: restored.member.peerURLs, token: restoreOptions.initialClusterToken,
+      localID: identity?.memberID, oldMembers: members)
+    return ClusterResetResult(
+      oldDataDir: oldDir, restore: restored, name: name, peerURLs: restored.member.peerURLs, source: sourceText,
+      instructions: instructions, oldMembers: members)
+  }
+
+  /// `DIR` becomes `DIR-old-<now>` and the new data dir `DIR`, or `DIR` is put back.
+  private static func swapDirectories(dir: String, tmp: String, oldDir: String) throws {
     guard rename(dir, oldDir) == 0 else {
       let reason = String(cString: strerror(errno))
       try? FileManager.default.removeItem(atPath: tmp)
@@ -169,16 +196,41 @@ package enum ClusterReset {
           + "dir is intact at \(oldDir), the new one at \(tmp); rename one of them to \(dir)")
     }
     try? syncDirectory(parent(of: dir))
-    restored.dataDir = dir
-    restored.walDir = dir + "/member/wal"
+  }
 
-    let members = identity?.members ?? []
-    let instructions = instructionsText(
-      dir: dir, name: name, peerURLs: restored.member.peerURLs, token: restoreOptions.initialClusterToken,
-      localID: identity?.memberID, oldMembers: members)
-    return ClusterResetResult(
-      oldDataDir: oldDir, restore: restored, name: name, peerURLs: restored.member.peerURLs, source: sourceText,
-      instructions: instructions, oldMembers: members)
+  /// Inside `DIR` (a mount point): `DIR/member` becomes `DIR/member-old-<now>`, the new
+  /// `member/` (restored into `DIR/.reset-tmp-X`) becomes `DIR/member`, and the marker moves to
+  /// `DIR`. Every step is a rename on DIR's own volume; a failure puts `member/` back.
+  private static func swapMember(dir: String, tmp: String, oldMember: String) throws {
+    guard rename(dir + "/member", oldMember) == 0 else {
+      let reason = String(cString: strerror(errno))
+      try? FileManager.default.removeItem(atPath: tmp)
+      throw SnapshotError(.cannotWrite, "cannot move \(dir)/member to \(oldMember): \(reason); \(dir) was not changed")
+    }
+    guard rename(tmp + "/member", dir + "/member") == 0 else {
+      let reason = String(cString: strerror(errno))
+      if rename(oldMember, dir + "/member") == 0 {
+        try? FileManager.default.removeItem(atPath: tmp)
+        throw SnapshotError(.cannotWrite, "cannot move the new member dir into \(dir): \(reason); \(dir)/member was put back")
+      }
+      throw SnapshotError(
+        .cannotWrite,
+        "cannot move the new member dir \(tmp)/member to \(dir)/member: \(reason), and cannot move \(oldMember) back: the old "
+          + "member dir is intact at \(oldMember); rename it to \(dir)/member")
+    }
+    _ = rename(tmp + "/" + markerName, dir + "/" + markerName)
+    try? FileManager.default.removeItem(atPath: tmp)
+    try? syncDirectory(dir)
+  }
+
+  /// True when `dir` is a symlink, or on another device than its parent (a mount point).
+  private static func isMountPointOrSymlink(_ dir: String) -> Bool {
+    var link = stat()
+    if lstat(dir, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK { return true }
+    var here = stat()
+    var up = stat()
+    guard stat(dir, &here) == 0, stat(dir + "/..", &up) == 0 else { return false }
+    return here.st_dev != up.st_dev
   }
 
   // MARK: - Checks

@@ -24,6 +24,8 @@ package enum RestoreSnapshot {
       return result
     } catch let error as SnapshotError {
       throw error
+    } catch let error as FormatError where error.isWriteFailure {
+      throw SnapshotError(.cannotWrite, "\(error.description); nothing was restored", cause: error)
     } catch let error as FormatError {
       throw SnapshotError(.corrupt, "\(error.description); nothing was restored: use another snapshot", cause: error)
     } catch {
