@@ -19,6 +19,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
   ],
   targets: [
     // Pure core: naming, retention, configuration, errors. No I/O beyond Foundation values.
@@ -82,6 +83,7 @@ let package = Package(
         "SnapshotCore", "EtcdSnapshot", "EtcdClient", "EtcdFormats",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
       ]
     ),
     // Test harness shared by the test targets: real etcd processes, certificates, child processes.

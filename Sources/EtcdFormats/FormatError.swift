@@ -15,6 +15,8 @@ package struct FormatError: Error, Sendable, Equatable, CustomStringConvertible 
   /// True when the file being written failed (disk full, read-only, permissions), not the
   /// bytes being read: the fix is on the target's side, not another input.
   package var isWriteFailure = false
+  /// True when the work was stopped on request (SIGINT, SIGTERM), not by a problem.
+  package var isCancellation = false
 
   /// Makes an error for `path`; `pageID` and `offset` locate it when known.
   package init(path: String, message: String, pageID: UInt64? = nil, offset: Int64? = nil) {

@@ -44,7 +44,9 @@ struct Prune: AsyncParsableCommand {
       As `k3s etcd-snapshot prune`: only snapshots named PREFIX-NODE-UNIXTIME with the given \
       --name prefix are counted, separately for each node; the newest --snapshot-retention of \
       each node are kept. Files with other names are never pruned. With --s3 the bucket \
-      folder is pruned too, keeping --s3-retention per node there.
+      folder is pruned too, keeping --s3-retention per node there. --node NODE prunes only \
+      that node's snapshots (one that left the cluster: `ls` lists each node's newest \
+      snapshot and its age). Names dated more than 10 minutes ahead are never counted nor pruned.
 
       Example:
         etcd-snapshot prune --dir /var/backups/etcd --name nightly \\
@@ -61,6 +63,11 @@ struct Prune: AsyncParsableCommand {
     name: [.customLong("snapshot-retention"), .customLong("etcd-snapshot-retention")],
     help: ArgumentHelp("Snapshots to keep per node.", valueName: "n"))
   var retention = 5
+
+  @Option(
+    name: .customLong("node"),
+    help: ArgumentHelp("Only this node's snapshots (a node that left or was renamed: see the node list of `ls`).", valueName: "node"))
+  var node: String?
 
   @Flag(name: .customLong("dry-run"), help: "Print what would be deleted; delete nothing.")
   var dryRun = false
@@ -81,6 +88,7 @@ struct Prune: AsyncParsableCommand {
       config.dryRun = dryRun
       config.s3 = s3Config
       config.waitLock = try lock.duration()
+      config.node = node
       let result = try await Catalog(storage: config.storage, s3: s3Config, logger: makeLogger(debug: global.debug)).prune(config)
       report(result.plan, in: nil, retention: retention)
       if let plan = result.s3Plan, let s3Config {
@@ -104,6 +112,7 @@ struct Prune: AsyncParsableCommand {
     for item in plan.delete {
       print(dryRun ? "would delete \(item.name)\(suffix)" : "deleted \(item.name)\(suffix)")
     }
-    print("kept \(plan.keep.count) snapshot(s) with prefix \(quoted(name))\(suffix) (retention \(retention) per node)")
+    let of = node.map { " of node \(quoted($0))" } ?? ""
+    print("kept \(plan.keep.count) snapshot(s) with prefix \(quoted(name))\(of)\(suffix) (retention \(retention) per node)")
   }
 }

@@ -67,6 +67,17 @@ struct List: AsyncParsableCommand {
         }
         // Names and keys come from whoever wrote them: escaped, so they cannot drive the terminal.
         print(table(rows.map { $0.map(escapedForTerminal) }))
+        // Per node, on stderr (stdout stays the table): a node whose newest snapshot keeps
+        // ageing has left or was renamed; `prune --node NODE` trims what it left.
+        let summary = NodeSummary.make(entries)
+        if !summary.isEmpty {
+          let now = Int64(Date().timeIntervalSince1970)
+          var nodes = [["NODE", "SNAPSHOTS", "NEWEST", "AGE"]]
+          for row in summary {
+            nodes.append([row.node, String(row.count), rfc3339(timestamp: row.newest), NodeSummary.age(seconds: now - row.newest)])
+          }
+          note("\n" + table(nodes.map { $0.map(escapedForTerminal) }))
+        }
         for e in entries {
           if let problem = e.problem { note("etcd-snapshot: warning: \(escapedForTerminal(e.fileName)): \(escapedForTerminal(problem))") }
         }

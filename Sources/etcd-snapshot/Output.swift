@@ -1,9 +1,9 @@
 import ArgumentParser
-import Dispatch
 import EtcdSnapshot
 import Foundation
 import Logging
 import SnapshotCore
+import UnixSignals
 
 #if canImport(Glibc)
   import Glibc
@@ -15,9 +15,12 @@ func note(_ text: String) {
 }
 
 /// Runs a command body and turns its errors into a message and an exit status.
-func runReporting(debug: Bool, _ body: () async throws -> Void) async throws {
+///
+/// Every command runs under `cancellingOnSignals`: SIGINT or SIGTERM cancels it, it removes
+/// what it started (a `.part`, a download, a half-built data dir) and exits 130.
+func runReporting(debug: Bool, _ body: @escaping @Sendable () async throws -> Void) async throws {
   do {
-    try await body()
+    try await cancellingOnSignals(body)
   } catch let error as SnapshotError {
     clearProgressLine()
     note("etcd-snapshot: error: \(error.message)")
@@ -26,46 +29,40 @@ func runReporting(debug: Bool, _ body: () async throws -> Void) async throws {
   }
 }
 
-/// Runs `body`, cancelling it on SIGINT or SIGTERM so that it removes what it half-wrote
-/// before the process exits (with the error `body` then throws).
+/// How long a stopped command may take to clean up before the process exits anyway.
+let cleanupBound: Duration = .seconds(30)
+
+/// Runs `body`, cancelling it on SIGINT or SIGTERM (swift-service-lifecycle's `UnixSignals`)
+/// so that it removes what it half-wrote before the process exits with the error `body` then
+/// throws. A body that does not end within `cleanupBound` after the signal is not waited for.
 func cancellingOnSignals<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-  let signals = AsyncStream<Int32> { continuation in
-    let sources = SignalSources([SIGINT, SIGTERM]) { continuation.yield($0) }
-    continuation.onTermination = { _ in sources.cancel() }
-  }
+  // Ignored first, so that a signal arriving before the handler is set does not kill the
+  // process half-way (Dispatch's handler then takes over).
+  for number in [SIGINT, SIGTERM] { signal(number, SIG_IGN) }
+  let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
   return try await withThrowingTaskGroup(of: T?.self) { group in
     group.addTask { try await body() }
     group.addTask {
-      for await _ in signals { return nil }
+      for await _ in signals {
+        return nil
+      }
       return nil
     }
     while let outcome = try await group.next() {
+      if let value = outcome {
+        group.cancelAll()
+        return value
+      }
+      // A signal: stop the body, and give it a bounded time to clean up.
       group.cancelAll()
-      if let value = outcome { return value }
+      group.addTask {
+        try? await Task.sleep(for: cleanupBound)
+        guard !Task.isCancelled else { return nil }
+        note("etcd-snapshot: stopped; cleaning up took longer than \(cleanupBound), exiting anyway")
+        exit(130)
+      }
     }
     throw CancellationError()
-  }
-}
-
-/// Dispatch signal sources that report signals instead of letting them kill the process.
-///
-/// Dispatch sources are thread-safe but not marked Sendable; this holder only resumes them
-/// once and cancels them once.
-final class SignalSources: @unchecked Sendable {
-  private let sources: [any DispatchSourceSignal]
-
-  init(_ numbers: [Int32], handler: @escaping @Sendable (Int32) -> Void) {
-    sources = numbers.map { number in
-      signal(number, SIG_IGN)
-      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-      source.setEventHandler { handler(number) }
-      source.resume()
-      return source
-    }
-  }
-
-  func cancel() {
-    for source in sources { source.cancel() }
   }
 }
 

@@ -61,12 +61,10 @@ struct Save: AsyncParsableCommand {
     let save = SaveSnapshot(configuration: config, logger: makeLogger(debug: global.debug))
     let draw: @Sendable (SaveProgress) -> Void = { drawProgress($0) }
     let progress = stderrIsTerminal ? draw : nil
-    let result = try await cancellingOnSignals {
-      try await save.run(
-        onSkip: { (text: String) in note("etcd-snapshot: \(text)") },
-        onMemberChosen: { (url: String, status: MemberStatus) in note(Self.describe(url, status)) },
-        onProgress: progress)
-    }
+    let result = try await save.run(
+      onSkip: { (text: String) in note("etcd-snapshot: \(text)") },
+      onMemberChosen: { (url: String, status: MemberStatus) in note(Self.describe(url, status)) },
+      onProgress: progress)
     clearProgressLine()
     let m = result.metadata
     let secs = seconds(result.duration)

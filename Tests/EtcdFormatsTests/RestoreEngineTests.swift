@@ -63,6 +63,37 @@ struct RestoreEngineTests {
 
   // MARK: - With a real snapshot
 
+  @Test("a stopped restore (its task cancelled, as SIGINT/SIGTERM do) ends with nothing left", arguments: [true, false])
+  func cancelled(skipHash: Bool) async throws {
+    let fixture = try await RestoreFixtures.shared.fixture(.etcd35)
+    let dir = try TemporaryDirectory(prefix: "restore-cancel")
+    let files = try fixture.write(into: dir)
+    var options = RestoreOptions()
+    options.dataDir = dir.appending("stopped")
+    options.skipHashCheck = skipHash
+    let stoppedOptions = options
+    let snapshot = files.snapshot
+    let outcome = await withTaskGroup(of: (any Error)?.self) { group in
+      group.addTask {
+        // Runs on only once cancelled: the restore then starts in a cancelled task.
+        try? await Task.sleep(for: .seconds(600))
+        do {
+          _ = try RestoreEngine.restore(snapshot: snapshot, options: stoppedOptions)
+          return nil
+        } catch {
+          return error
+        }
+      }
+      group.cancelAll()
+      return await group.next() ?? nil
+    }
+    let error = try #require(outcome, "the restore ran to the end although it was stopped")
+    let stopped = (error as? SnapshotError)?.code == .cancelled || (error as? FormatError)?.isCancellation == true
+    #expect(stopped, "\(error)")
+    let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix("stopped") }
+    #expect(left.isEmpty, "no data dir and no temporary: \(left)")
+  }
+
   @Test("hash rule, layout, modes, atomicity", arguments: [EtcdRelease.etcd35])
   func files(release: EtcdRelease) async throws {
     let fixture = try await RestoreFixtures.shared.fixture(release)

@@ -48,6 +48,27 @@ struct PruneTests {
     #expect(Set(try Tool.list(dir).map(\.name)) == left.subtracting(scheduled.prefix(3)))
   }
 
+  @Test("prune --node prunes only that node (one that left); ls shows each node's newest snapshot and its age")
+  func pruneOneNode() async throws {
+    let work = try TemporaryDirectory(prefix: "prune-node")
+    let dir = work.appending("snaps")
+    let now = Int(Date().timeIntervalSince1970)
+    let here = (1...4).map { "on-demand-node-a-\(now - $0 * 3600)" }
+    let gone = (1...4).map { "on-demand-gone-\(now - 400 * 86400 - $0 * 3600)" }
+    try await populate(dir, names: here + gone)
+
+    let ls = try Tool.run(["ls", "--dir", dir])
+    #expect(ls.status == 0, "\(ls)")
+    let nodes = ls.stderr.split(separator: "\n").filter { $0.hasPrefix("gone ") || $0.hasPrefix("node-a ") }
+    #expect(nodes.count == 2 && nodes[0].hasPrefix("gone ") && nodes[0].hasSuffix(" 400d"), "the departed node stands out first: \(ls.stderr)")
+    #expect(nodes.last?.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first == "4", "\(ls.stderr)")
+
+    let r = try Tool.run(["prune", "--dir", dir, "--node", "gone", "--snapshot-retention", "1"])
+    #expect(r.status == 0, "\(r)")
+    #expect(r.stdout.contains("of node `gone`"), "\(r.stdout)")
+    #expect(Set(try Tool.list(dir).map(\.name)) == Set(here + [gone[0]]), "node-a untouched, the departed node down to its newest")
+  }
+
   @Test("bad retention values are refused before anything is deleted", arguments: ["0", "-1", "x"])
   func badRetention(value: String) async throws {
     let work = try TemporaryDirectory(prefix: "prune-bad")

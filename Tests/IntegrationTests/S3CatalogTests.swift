@@ -88,6 +88,30 @@ struct S3CatalogTests {
     #expect(FileManager.default.fileExists(atPath: mount.path + "/" + name), "the local copy is still there")
   }
 
+  @Test("prune --s3 --name on-demand leaves the on-demand-nightly series alone (its sidecars say its prefix)")
+  func pruneIsNotGreedy() async throws {
+    let server = try await EtcdServer(.etcd35)
+    try server.putKeys(prefix: "/k/", count: 20)
+    let s3 = try await S3Fixture()
+    var nightly: [String] = []
+    var onDemand: [String] = []
+    for round in 0..<2 {
+      if round > 0 { try await Task.sleep(for: .milliseconds(1100)) }  // names differ by the second
+      let a = try s3.save(server, node: "n1")
+      try #require(a.status == 0, "\(a)")
+      onDemand.append(try S3Fixture.name(from: a))
+      let b = try s3.save(server, node: "n1", extra: ["--name", "on-demand-nightly"])
+      try #require(b.status == 0, "\(b)")
+      nightly.append(try S3Fixture.name(from: b))
+    }
+    let r = try Tool.run(
+      ["prune", "--dir", s3.dir, "--name", "on-demand", "--snapshot-retention", "5"] + s3.arguments(extra: ["--s3-retention", "1"]),
+      environment: s3.environment)
+    #expect(r.status == 0, "\(r)")
+    let keys = Set(try s3.objects().map(\.key)).filter { !$0.contains("/.metadata/") }
+    #expect(keys == Set((nightly + [onDemand[1]]).map { s3.folder + $0 }), "\(keys)")
+  }
+
   @Test("ls --s3 over 1,500 objects: every one listed, from list pages and sidecars, never a HEAD")
   func listManyObjects() async throws {
     let s3 = try await S3Fixture()

@@ -119,3 +119,34 @@ struct S3StallTests {
     try expectCompletedDespite(t, r)
   }
 }
+
+/// SIGINT and SIGTERM stop every command that downloads, and nothing is left.
+@Suite("signals while a command waits on S3", .serialized)
+struct S3SignalTests {
+  @Test(
+    "SIGTERM or SIGINT during the download of status, verify or restore: exit 130, no download folder, no data dir",
+    arguments: [("status", SIGTERM), ("verify", SIGINT), ("restore", SIGTERM)])
+  func stoppedDuringDownload(command: String, signal: Int32) async throws {
+    let t = try await S3StallTests.Setup()
+    try t.proxy.setFaults(
+      #"[{"method":"GET","path_regex":"/prod/on-demand-node1-[0-9]+$","action":"stall_body","after_bytes":100000,"seconds":600}]"#)
+    let dataDir = t.s3.work.appending("restored")
+    var args = [command, t.name, "--dir", t.s3.dir] + t.s3.arguments(endpoint: t.proxy.endpoint)
+    if command == "restore" { args += ["--data-dir", dataDir] }
+    var env = EtcdServer.cleanEnvironment
+    for (k, v) in t.s3.environment { env[k] = v }
+    let process = try TestProcess.start(Tool.path, args, environment: env)
+    let deadline = ContinuousClock.now + .seconds(60)
+    while try !t.proxy.stats().requests.contains(where: { $0.fault == "stall_body" && $0.httpStatus == nil }) {
+      try #require(ContinuousClock.now < deadline, "the download never started")
+      try await Task.sleep(for: .milliseconds(50))
+    }
+    // The stalled body has started arriving: a download folder exists now.
+    try await Task.sleep(for: .milliseconds(300))
+    process.signal(signal)
+    let r = try process.wait(timeout: .seconds(60))
+    #expect(r.status == 130, "\(r)")
+    try t.expectNoDebris()
+    #expect(!FileManager.default.fileExists(atPath: dataDir), "no data dir")
+  }
+}

@@ -376,6 +376,8 @@ package final class BoltWriter {
 
   private func flushBuffer() throws(FormatError) {
     guard !buffer.isEmpty else { return }
+    // A stopped restore (SIGINT, SIGTERM) ends here, at the next flush, with its cleanup done by the caller.
+    if Task.isCancelled { throw FormatError.stopped(path) }
     try pwriteAll(buffer, at: Int64(bufferStartPage) * Int64(pageSize))
     buffer.removeAll(keepingCapacity: true)
     bufferStartPage = nextPage
@@ -418,6 +420,13 @@ extension String {
 }
 
 extension FormatError {
+  /// Writing `path` was stopped on request.
+  static func stopped(_ path: String) -> FormatError {
+    var error = FormatError(path: path, message: "stopped on request")
+    error.isCancellation = true
+    return error
+  }
+
   /// A failure to write `path` (the new db), not a problem of the input.
   static func writing(_ path: String, _ message: String, offset: Int64? = nil) -> FormatError {
     var error = FormatError(path: path, message: message, offset: offset)

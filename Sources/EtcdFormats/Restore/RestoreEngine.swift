@@ -86,6 +86,7 @@ package enum RestoreEngine {
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
     var offset: Int64 = 0
     while offset < body {
+      if Task.isCancelled { throw SnapshotError(.cancelled, "stopped while checking \(path); nothing was restored") }
       let want = Int(min(Int64(buffer.count), body - offset))
       let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset)) }
       if n < 0 && errno == EINTR { continue }

@@ -117,7 +117,8 @@ package struct Catalog: Sendable {
     let lock = try await lockDirectory(for: "snapshot prune", wait: configuration.waitLock)
     defer { withExtendedLifetime(lock) {} }
     let entries = try local.list(preferredPrefixes: [configuration.namePrefix])
-    let plan = Self.plan(entries, prefix: configuration.namePrefix, keep: configuration.retention, now: now)
+    let node = configuration.node
+    let plan = Self.plan(entries, prefix: configuration.namePrefix, node: node, keep: configuration.retention, now: now)
     var result = PruneResult(plan: plan, deleted: [], dryRun: configuration.dryRun)
     if !configuration.dryRun && !plan.delete.isEmpty {
       result.deleted = try local.delete(names: plan.delete.map(\.name))
@@ -127,8 +128,18 @@ package struct Catalog: Sendable {
     let dryRun = configuration.dryRun
     let remote = try await withS3 { store -> (RetentionPlan, [String]) in
       guard let store else { return (RetentionPlan(keep: [], delete: []), []) }
-      let entries = try await store.list(preferredPrefixes: [prefix], readingSidecars: false)
-      let plan = Self.plan(entries, prefix: prefix, keep: s3.retention, now: now)
+      var entries = try await store.list(preferredPrefixes: [prefix], readingSidecars: false)
+      // A name such as on-demand-nightly-n1-TS splits two ways (prefix on-demand, node
+      // nightly-n1; or prefix on-demand-nightly, node n1): its sidecar says which. Only such
+      // ambiguous names cost a sidecar read; without a sidecar the split is k3s's.
+      let ambiguous = entries.filter { $0.name?.prefix == prefix && ($0.name?.node.contains("-") ?? false) }.map(\.fileName)
+      if !ambiguous.isEmpty {
+        let records = try await store.records(of: ambiguous)
+        for i in entries.indices {
+          if let record = records[entries[i].fileName] { entries[i].name = record.snapshotName }
+        }
+      }
+      let plan = Self.plan(entries, prefix: prefix, node: node, keep: s3.retention, now: now)
       if dryRun || plan.delete.isEmpty { return (plan, []) }
       return (plan, try await store.remove(names: plan.delete.map(\.name)))
     }
@@ -148,9 +159,9 @@ package struct Catalog: Sendable {
     return lock
   }
 
-  static func plan(_ entries: [SnapshotEntry], prefix: String, keep: Int, now: Int64) -> RetentionPlan {
+  static func plan(_ entries: [SnapshotEntry], prefix: String, node: String?, keep: Int, now: Int64) -> RetentionPlan {
     let items = entries.compactMap { entry -> RetentionItem? in
-      guard let name = entry.name, name.prefix == prefix else { return nil }
+      guard let name = entry.name, name.prefix == prefix, node == nil || name.node == node else { return nil }
       return entry.retentionItem
     }
     return RetentionPlan.make(items, keep: keep, now: now)

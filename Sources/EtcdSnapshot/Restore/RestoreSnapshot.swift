@@ -24,6 +24,8 @@ package enum RestoreSnapshot {
       return result
     } catch let error as SnapshotError {
       throw error
+    } catch let error as FormatError where error.isCancellation {
+      throw SnapshotError(.cancelled, "stopped on request; nothing was restored", cause: error)
     } catch let error as FormatError where error.isWriteFailure {
       throw SnapshotError(.cannotWrite, "\(error.description); nothing was restored", cause: error)
     } catch let error as FormatError {

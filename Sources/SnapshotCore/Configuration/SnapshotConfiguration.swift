@@ -88,6 +88,9 @@ package struct PruneConfiguration: Sendable, Codable {
   package var s3: S3Configuration?
   /// How long to wait for another save, prune or delete on the directory (`--wait-lock`).
   package var waitLock: Duration?
+  /// Only this node's snapshots (`--node`): a node that left or was renamed is pruned on its
+  /// own, down to the retention; nil prunes every node, each to the retention.
+  package var node: String?
 
   /// Makes a configuration with k3s's defaults.
   package init(storage: SnapshotDirectoryConfiguration) {
@@ -101,6 +104,7 @@ package struct PruneConfiguration: Sendable, Codable {
       problems.append("--snapshot-retention must be at least 1 (got \(retention)): pruning never deletes the newest snapshot")
     }
     if let p = SnapshotName.problem(with: namePrefix, flag: "--name") { problems.append(p) }
+    if let node, let p = SnapshotName.problem(with: node, flag: "--node") { problems.append(p) }
     if let s3 { problems += s3.problems() }
     return problems
   }

@@ -69,6 +69,15 @@ package struct S3SnapshotStore: Sendable {
     return entries.sorted(by: SnapshotEntry.newestFirst)
   }
 
+  /// The sidecar records of `names` that have one (missing or foreign sidecars are left out).
+  package func records(of names: [String]) async throws -> [String: SnapshotMetadata] {
+    var out: [String: SnapshotMetadata] = [:]
+    for (name, lookup) in try await readSidecars(names) {
+      if case .found(let m) = lookup { out[name] = m }
+    }
+    return out
+  }
+
   /// Sidecars read at the same time by `list`: each is a small GET whose time is the store's
   /// latency, so many in flight keep a listing of thousands of snapshots short.
   static let sidecarConcurrency = 48
