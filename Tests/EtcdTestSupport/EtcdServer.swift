@@ -306,16 +306,22 @@ package final class EtcdServer: Sendable {
     return env
   }
 
+  /// Waits until `endpoint status` answers. The bound is generous (a loaded 2-core machine
+  /// with a build beside the tests and a cluster electing its leader is slow, and this is a
+  /// wait, not a measurement); the failure says what etcdctl said last.
   private func waitUntilServing() async throws {
-    let deadline = ContinuousClock.now + .seconds(30)
+    let bound: Duration = .seconds(120)
+    let deadline = ContinuousClock.now + bound
+    var last = ""
     while ContinuousClock.now < deadline {
       if process.withLock({ $0?.isRunning }) != true {
         throw HarnessError("\(release) exited at start-up:\n\(log)")
       }
-      let r = try run(["endpoint", "status", "--command-timeout", "2s"], timeout: .seconds(10))
+      let r = try run(["endpoint", "status", "--command-timeout", "5s"], timeout: .seconds(20))
       if r.status == 0 { return }
+      last = "\(r)"
       try await Task.sleep(for: .milliseconds(100))
     }
-    throw HarnessError("\(release) did not answer within 30 s:\n\(log)")
+    throw HarnessError("\(release) did not answer within \(bound) on \(clientURL); etcdctl said last: \(last)\n\(log)")
   }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -153,8 +154,22 @@ package final class TemporaryDirectory: Sendable {
   deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// A port that was free on 127.0.0.1 a moment ago (bound to port 0, then released).
+/// Ports this test process has handed out: never handed out twice, so that servers started at
+/// the same moment (a 3-member cluster, suites running in parallel) cannot be given one port
+/// that one of them has not bound yet.
+private let portsHandedOut = Mutex<Set<Int>>([])
+
+/// A port that was free on 127.0.0.1 a moment ago (bound to port 0, then released), and that
+/// no earlier call in this process returned.
 package func freeLoopbackPort() throws -> Int {
+  for _ in 0..<100 {
+    let port = try anyFreeLoopbackPort()
+    if portsHandedOut.withLock({ $0.insert(port).inserted }) { return port }
+  }
+  throw HarnessError("no free loopback port that was not handed out already")
+}
+
+private func anyFreeLoopbackPort() throws -> Int {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
   guard fd >= 0 else { throw HarnessError("socket() failed") }
   defer { close(fd) }

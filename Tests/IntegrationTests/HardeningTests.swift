@@ -6,16 +6,6 @@ import Testing
 /// file planted in the current directory) cannot steer or trick the tool.
 @Suite("hardening: what others put in front of the tool")
 struct HardeningTests {
-  /// A directory holding one real snapshot under each of `names`.
-  private func populate(_ dir: String, names: [String]) async throws {
-    let server = try await EtcdServer(.etcd35)
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let source = dir + "/.source"
-    try server.ctl(["snapshot", "save", source])
-    for name in names { try FileManager.default.copyItem(atPath: source, toPath: dir + "/" + name) }
-    try FileManager.default.removeItem(atPath: source)
-  }
-
   @Test("a password in --endpoints is refused without being printed")
   func passwordInEndpoint() throws {
     let work = try TemporaryDirectory(prefix: "cred")
@@ -29,7 +19,7 @@ struct HardeningTests {
   func escapesNames() async throws {
     let work = try TemporaryDirectory(prefix: "esc")
     let dir = work.appending("snaps")
-    try await populate(dir, names: ["evil\u{1B}[2J\u{1B}]0;owned\u{07}-n-1700000000", "fine-n-1700000060"])
+    try await populateSnapshots(dir, names: ["evil\u{1B}[2J\u{1B}]0;owned\u{07}-n-1700000000", "fine-n-1700000060"])
     let r = try Tool.run(["ls", "--dir", dir])
     #expect(r.status == 0, "\(r)")
     #expect(!r.stdout.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "\(r.stdout.debugDescription)")
@@ -43,7 +33,7 @@ struct HardeningTests {
     let planted = work.appending("cwd")
     let dir = work.appending("snaps")
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    try await populate(planted, names: ["on-demand-n-1700000000"])
+    try await populateSnapshots(planted, names: ["on-demand-n-1700000000"])
     let script = "cd '\(planted)' && exec '\(Tool.path)' status on-demand-n-1700000000 --dir '\(dir)'"
     let r = try TestProcess.run("/bin/sh", ["-c", script], environment: EtcdServer.cleanEnvironment)
     #expect(r.status == 66, "the planted ./on-demand-n-1700000000 is not used: \(r)")
@@ -60,7 +50,7 @@ struct HardeningTests {
     let now = Int(Date().timeIntervalSince1970)
     let real = (1...4).map { "on-demand-n1-\(now - $0 * 3600)" }
     let planted = (1...3).map { "on-demand-n1-\(now + 10 * 365 * 86400 + $0)" }
-    try await populate(dir, names: real + planted)
+    try await populateSnapshots(dir, names: real + planted)
     let r = try Tool.run(["prune", "--dir", dir, "--snapshot-retention", "2"])
     #expect(r.status == 0, "\(r)")
     let left = Set(try Tool.list(dir).map(\.name))

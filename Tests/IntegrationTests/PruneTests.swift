@@ -5,16 +5,6 @@ import Testing
 /// `prune` with k3s semantics, over real snapshot files with k3s-style names.
 @Suite("prune")
 struct PruneTests {
-  /// A directory with one real snapshot copied under many k3s-style names.
-  private func populate(_ dir: String, names: [String]) async throws {
-    let server = try await EtcdServer(.etcd35)
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    let source = dir + "/source.db"
-    try server.ctl(["snapshot", "save", source])
-    for name in names { try FileManager.default.copyItem(atPath: source, toPath: dir + "/" + name) }
-    try FileManager.default.removeItem(atPath: source)
-  }
-
   @Test("keeps the newest N per node and prefix; other prefixes and foreign files are untouched")
   func prunePerNode() async throws {
     let work = try TemporaryDirectory(prefix: "prune")
@@ -22,7 +12,7 @@ struct PruneTests {
     let nodeA = (1...7).map { "on-demand-node-a-\(1_700_000_000 + $0 * 60)" }
     let nodeB = (1...3).map { "on-demand-node-b.example.com-\(1_700_000_000 + $0 * 60)" }
     let scheduled = (1...4).map { "etcd-snapshot-node-a-\(1_700_000_000 + $0 * 60)" }
-    try await populate(dir, names: nodeA + nodeB + scheduled + ["by-hand.db"])
+    try await populateSnapshots(dir, names: nodeA + nodeB + scheduled + ["by-hand.db"])
 
     let dry = try Tool.run(["prune", "--dir", dir, "--snapshot-retention", "2", "--dry-run"])
     #expect(dry.status == 0, "\(dry)")
@@ -55,7 +45,7 @@ struct PruneTests {
     let now = Int(Date().timeIntervalSince1970)
     let here = (1...4).map { "on-demand-node-a-\(now - $0 * 3600)" }
     let gone = (1...4).map { "on-demand-gone-\(now - 400 * 86400 - $0 * 3600)" }
-    try await populate(dir, names: here + gone)
+    try await populateSnapshots(dir, names: here + gone)
 
     let ls = try Tool.run(["ls", "--dir", dir])
     #expect(ls.status == 0, "\(ls)")
@@ -73,7 +63,7 @@ struct PruneTests {
   func badRetention(value: String) async throws {
     let work = try TemporaryDirectory(prefix: "prune-bad")
     let dir = work.appending("snaps")
-    try await populate(dir, names: ["on-demand-n-1700000000", "on-demand-n-1700000060"])
+    try await populateSnapshots(dir, names: ["on-demand-n-1700000000", "on-demand-n-1700000060"])
     let r = try Tool.run(["prune", "--dir", dir, "--snapshot-retention=\(value)"])
     #expect(r.status == 64, "\(r)")
     #expect(r.stderr.contains("snapshot-retention"))

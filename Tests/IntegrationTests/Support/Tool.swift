@@ -63,6 +63,17 @@ struct Listed: Decodable, Equatable {
   var problem: String?
 }
 
+/// A directory holding one real snapshot (made by etcdctl, no metadata record) copied under
+/// each of `names`: k3s-style names, or any other.
+func populateSnapshots(_ dir: String, names: [String]) async throws {
+  let server = try await EtcdServer(.etcd35)
+  try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+  let source = dir + "/.source"
+  try server.ctl(["snapshot", "save", source])
+  for name in names { try FileManager.default.copyItem(atPath: source, toPath: dir + "/" + name) }
+  try FileManager.default.removeItem(atPath: source)
+}
+
 /// SHA-256 of a file, hex.
 func sha256Hex(ofFile path: String) throws -> String {
   let data = try Data(contentsOf: URL(fileURLWithPath: path))
