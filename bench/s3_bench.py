@@ -186,29 +186,28 @@ def bench_ls(a, moto, workdir, source_snapshot, sidecar):
     empty = os.path.join(workdir, "empty-dir")
     os.makedirs(empty, exist_ok=True)
     res = {"table": [], "tool": [], "aws": []}
-    for i in range(a.warmup + a.runs):
-        out = os.path.join(workdir, "ls.txt")
-        cmd = [a.tool, "ls", "--dir", empty] + s3_flags(moto, folder)
-        with open(out, "wb") as f:
-            t = time.perf_counter()
-            p = subprocess.Popen(cmd, stdout=f, stderr=open(logs, "ab"), env=moto.env)
-            _, status, ru_table = os.wait4(p.pid, 0)
-            wall_table = time.perf_counter() - t
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise BenchError(f"ls --s3 (table) failed:\n{tail(logs)}")
-        with open(out) as f:
-            rows = f.read().splitlines()
-        if len(rows) != a.objects + 1:
-            raise BenchError(f"ls --s3 (table) printed {len(rows) - 1} rows, not {a.objects}")
-        out = os.path.join(workdir, "ls.json")
-        cmd = [a.tool, "ls", "--dir", empty, "-o", "json"] + s3_flags(moto, folder)
+
+    def timed_ls(extra, out):
+        """Runs `TOOL ls --s3 EXTRA` with stdout in `out`; returns (wall seconds, rusage)."""
+        cmd = [a.tool, "ls", "--dir", empty] + extra + s3_flags(moto, folder)
         with open(out, "wb") as f:
             t = time.perf_counter()
             p = subprocess.Popen(cmd, stdout=f, stderr=open(logs, "ab"), env=moto.env)
             _, status, ru = os.wait4(p.pid, 0)
             wall = time.perf_counter() - t
         if os.waitstatus_to_exitcode(status) != 0:
-            raise BenchError(f"ls --s3 failed:\n{tail(logs)}")
+            raise BenchError(f"ls --s3 {' '.join(extra)} failed:\n{tail(logs)}")
+        return wall, ru
+
+    for i in range(a.warmup + a.runs):
+        out = os.path.join(workdir, "ls.txt")
+        wall_table, ru_table = timed_ls([], out)
+        with open(out) as f:
+            rows = f.read().splitlines()
+        if len(rows) != a.objects + 1:
+            raise BenchError(f"ls --s3 (table) printed {len(rows) - 1} rows, not {a.objects}")
+        out = os.path.join(workdir, "ls.json")
+        wall, ru = timed_ls(["-o", "json"], out)
         with open(out) as f:
             listed = json.load(f)
         if len(listed) != a.objects or not all(e.get("hasMetadata") for e in listed):
