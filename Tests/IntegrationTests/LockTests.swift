@@ -20,13 +20,24 @@ struct LockTests {
     return holder
   }
 
+  /// etcd 3.5 and a snapshot directory holding one snapshot saved from it.
+  private struct Saved {
+    let server: EtcdServer
+    let work: TemporaryDirectory
+    var dir: String { work.appending("snaps") }
+  }
+
+  private func savedOnce(prefix: String) async throws -> Saved {
+    let saved = Saved(server: try await EtcdServer(.etcd35), work: try TemporaryDirectory(prefix: prefix))
+    let first = try Tool.save(saved.server, dir: saved.dir)
+    try #require(first.status == 0, "\(first)")
+    return saved
+  }
+
   @Test("save, prune and delete refuse at once while another run holds the directory, and leave nothing")
   func refusesWhileHeld() async throws {
-    let server = try await EtcdServer(.etcd35)
-    let work = try TemporaryDirectory(prefix: "lock")
-    let dir = work.appending("snaps")
-    let first = try Tool.save(server, dir: dir)
-    try #require(first.status == 0, "\(first)")
+    let saved = try await savedOnce(prefix: "lock")
+    let (server, dir) = (saved.server, saved.dir)
     let before = try directoryState(dir)
     let holder = try await holdLock(dir)
     defer { holder.signal(SIGKILL) }
@@ -61,11 +72,8 @@ struct LockTests {
 
   @Test("debris of killed runs is removed by the next run: .part files, and download folders whose process is gone")
   func removesDebris() async throws {
-    let server = try await EtcdServer(.etcd35)
-    let work = try TemporaryDirectory(prefix: "debris")
-    let dir = work.appending("snaps")
-    let first = try Tool.save(server, dir: dir)
-    try #require(first.status == 0, "\(first)")
+    let saved = try await savedOnce(prefix: "debris")
+    let dir = saved.dir
     // A process that has ended, and one that is alive (this test).
     let gone = try TestProcess.start("/bin/true", [])
     _ = try gone.wait()
