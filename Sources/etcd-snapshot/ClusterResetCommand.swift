@@ -78,6 +78,7 @@ struct ClusterResetCommand: AsyncParsableCommand {
       } else {
         result = try reset(nil)
       }
+      for leftover in result.removedLeftovers { note("etcd-snapshot: removed \(leftover), left by a cluster-reset that was killed") }
       let hash = result.restore.hashVerified ? ", SHA-256 verified" : ""
       print(
         "cluster reset of \(dataDir) from \(result.source): member \(result.name) (\(result.peerURLs.joined(separator: ","))), revision \(result.restore.revision)\(hash); the old data dir is kept at \(result.oldDataDir)"

@@ -101,6 +101,7 @@ struct Restore: AsyncParsableCommand {
     options.bumpRevision = bump
     options.markCompacted = markCompacted
     let result = try RestoreSnapshot.run(path: path, options: options)
+    for leftover in result.removedLeftovers { note("etcd-snapshot: removed \(leftover), left by a restore that was killed") }
     print(result.dataDir)
     let hash = result.hashVerified ? "SHA-256 verified" : "SHA-256 not checked"
     print(

@@ -1,17 +1,18 @@
 // Writes a restored data directory from a plan and an open snapshot (data-dir spec 4.3-4.8):
 //
-//   <data-dir>.tmp-XXXXXXXX/member/snap/db        bbolt, copied bucket by bucket with BoltWriter
-//   (or <data-dir>/member.tmp-XXXXXXXX/snap/db when <data-dir> exists, empty: a mount point):
+//   <data-dir>.tmp-PID-XXXXXXXX/member/snap/db        bbolt, copied with BoltWriter during the structure check
+//   (or <data-dir>/member.tmp-PID-XXXXXXXX/snap/db when <data-dir> exists, empty: a mount point):
 //       alarm auth authRoles authUsers cluster key lease   copied unchanged (created empty if missing)
 //       members          one entry per new member: hex ID -> member JSON
 //       members_removed  empty
 //       meta             snapshot's entries + consistent_index = N (u64 BE) + term = 1 (u64 BE)
 //                        [+ scheduledCompactRev = rev(new, 0) when bumping]
 //       key              [+ rev(new, 0) -> empty value when bumping; new = last main + bump]
-//   <data-dir>.tmp-XXXXXXXX/member/snap/0000000000000001-<N>.snap
+//   <data-dir>.tmp-PID-XXXXXXXX/member/snap/0000000000000001-<N>.snap
 //   <wal-dir or data-dir tmp>/member/wal/0000000000000000-0000000000000000.wal
 //   then fsync of files and directories and rename(2) into place (<data-dir>, or <data-dir>/member);
-//   any failure removes the temporaries.
+//   any failure removes the temporaries; those of a killed run are removed by the next
+//   restore to the same paths (RestoreLeftovers).
 //   rev(main, sub) = main u64 BE | '_' | sub u64 BE (17 bytes).
 import Foundation
 
@@ -68,14 +69,30 @@ package enum DataDirWriter {
     }
   }
 
-  /// Writes everything for `plan` from `reader`; on failure nothing is left at the final paths.
+  /// A data directory written in full under its temporary names, not yet visible.
+  package struct Staged: Sendable {
+    fileprivate var plan: RestorePlan
+    fileprivate var staging: Staging
+    fileprivate var walTemporary: String
+    /// What the new db holds.
+    package var database: RestoredDatabase
+  }
+
+  /// Writes everything for `plan` from `reader` and renames it into place; on failure nothing is left.
   package static func write(plan: RestorePlan, reader: BoltFileReader) throws -> RestoredDatabase {
-    let suffix = ".tmp-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    let staged = try stage(plan: plan, reader: reader)
+    try publish(staged)
+    return staged.database
+  }
+
+  /// Writes and fsyncs every file under temporary names, checking the snapshot's whole bbolt
+  /// structure in the same read that copies it; on failure the temporaries are removed.
+  package static func stage(plan: RestorePlan, reader: BoltFileReader) throws -> Staged {
+    let suffix = RestoreLeftovers.suffix()
     let existing = RestorePlanner.directoryState(plan.dataDir) == .emptyDirectory
     let staging = Staging(dataDir: plan.dataDir, existing: existing, suffix: suffix)
     let separateWAL = plan.options.hasSeparateWALDir
     let walTmp = separateWAL ? plan.walDir + suffix : staging.member + "/wal"
-    var renamedWAL = false
     do {
       if !existing { try makeDirectory(parentOf: plan.dataDir) }
       if separateWAL { try makeDirectory(parentOf: plan.walDir) }
@@ -93,91 +110,55 @@ package enum DataDirWriter {
 
       try syncDirectory(walTmp)
       for dir in dirs.reversed() { try syncDirectory(dir) }
-      if separateWAL {
-        try renameItem(walTmp, plan.walDir)
-        renamedWAL = true
-        try syncDirectory(parent(of: plan.walDir))
-      }
-      try renameItem(staging.temporary, staging.final)
-      try syncDirectory(parent(of: staging.final))
-      return database
+      return Staged(plan: plan, staging: staging, walTemporary: walTmp, database: database)
     } catch {
       try? FileManager.default.removeItem(atPath: staging.temporary)
-      if separateWAL { try? FileManager.default.removeItem(atPath: renamedWAL ? plan.walDir : walTmp) }
+      if separateWAL { try? FileManager.default.removeItem(atPath: walTmp) }
       throw error
     }
   }
 
-  /// Copies every bucket of `reader` into a new db at `path`, applying the restore's changes.
+  /// Renames a staged data directory (and WAL directory) into place; on failure nothing is left.
+  package static func publish(_ staged: Staged) throws {
+    let plan = staged.plan
+    let separateWAL = plan.options.hasSeparateWALDir
+    var renamedWAL = false
+    do {
+      if separateWAL {
+        try renameItem(staged.walTemporary, plan.walDir)
+        renamedWAL = true
+        try syncDirectory(parent(of: plan.walDir))
+      }
+      try renameItem(staged.staging.temporary, staged.staging.final)
+      try syncDirectory(parent(of: staged.staging.final))
+    } catch {
+      try? FileManager.default.removeItem(atPath: staged.staging.temporary)
+      if separateWAL { try? FileManager.default.removeItem(atPath: renamedWAL ? plan.walDir : staged.walTemporary) }
+      throw error
+    }
+  }
+
+  /// Removes a staged data directory that is not to be published.
+  package static func discard(_ staged: Staged) {
+    try? FileManager.default.removeItem(atPath: staged.staging.temporary)
+    if staged.plan.options.hasSeparateWALDir { try? FileManager.default.removeItem(atPath: staged.walTemporary) }
+  }
+
+  /// Checks `reader`'s structure and copies every bucket into a new db at `path` in the same walk,
+  /// applying the restore's changes (see `RestoreCopyVisitor`).
   static func writeDatabase(plan: RestorePlan, reader: BoltFileReader, to path: String) throws -> RestoredDatabase {
     let writer = try BoltWriter(path: path, mode: 0o600)
-    var names = Set(try reader.bucketNames())
-    names.formUnion(etcdBuckets)
-    let sorted = names.sorted { $0.lexicographicallyPrecedes($1) }
-    var lastRevision: Int64 = 0
-    var bumped: Int64?
-    for name in sorted {
-      try writer.beginBucket(name)
-      let source = try reader.bucket(named: name)
-      switch String(decoding: name, as: UTF8.self) {
-      case "members":
-        let members = plan.membership.members.sorted { $0.idHex.utf8.lexicographicallyPrecedes($1.idHex.utf8) }
-        for member in members { try writer.put(key: Array(member.idHex.utf8), value: Array(member.json.utf8)) }
-      case "members_removed":
-        break
-      case "meta":
-        var entries: [[UInt8]: [UInt8]] = [:]
-        if let source {
-          try reader.forEach(in: source) { (page, element) throws(FormatError) in
-            try rejectNested(element, page: page, reader: reader, bucket: "meta")
-            entries[try reader.key(of: element, in: page)] = try reader.value(
-              of: element, in: page, limit: BoltWriter.maximumValueSize)
-          }
-        }
-        entries[Array("consistent_index".utf8)] = bigEndian(plan.raftIndex)
-        entries[Array("term".utf8)] = bigEndian(1)
-        if let bumped { entries[Array("scheduledCompactRev".utf8)] = revisionKey(main: UInt64(bumped)) }
-        for key in entries.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-          try writer.put(key: key, value: entries[key] ?? [])
-        }
-      case "key":
-        var last: (key: [UInt8], pageID: UInt64, offset: Int64)?
-        if let source {
-          try reader.forEach(in: source) { (page, element) throws(FormatError) in
-            try rejectNested(element, page: page, reader: reader, bucket: "key")
-            let key = try reader.key(of: element, in: page)
-            try writer.put(key: key, value: reader.value(of: element, in: page, limit: BoltWriter.maximumValueSize))
-            last = (key, page.containerID, page.fileOffset + Int64(element.keyOffset))
-          }
-        }
-        if let last {
-          lastRevision = try EtcdRevisionKey.mainRevision(
-            of: last.key, path: reader.path, pageID: last.pageID, offset: last.offset)
-        }
-        if plan.options.bumpRevision > 0 {
-          let bump = plan.options.bumpRevision
-          guard let sum = bumpedRevision(lastRevision, by: bump) else {
-            throw SnapshotErrorFactory.invalid(
-              "--bump-revision \(bump) added to the snapshot's revision \(lastRevision) exceeds etcd's largest revision \(Int64.max); use a smaller --bump-revision (1000000000 is the usual value)"
-            )
-          }
-          bumped = sum
-          try writer.put(key: revisionKey(main: UInt64(sum)), value: [])
-        }
-      default:
-        if let source {
-          try reader.forEach(in: source) { (page, element) throws(FormatError) in
-            try rejectNested(element, page: page, reader: reader, bucket: String(decoding: name, as: UTF8.self))
-            try writer.put(
-              key: reader.key(of: element, in: page),
-              value: reader.value(of: element, in: page, limit: BoltWriter.maximumValueSize))
-          }
-        }
-      }
-      try writer.endBucket()
+    var visitor = RestoreCopyVisitor(writer: writer, plan: plan, path: reader.path)
+    let summary: BoltWriterSummary
+    do {
+      _ = try BoltChecker.check(reader, visitor: &visitor)
+      summary = try visitor.finish()
+    } catch {
+      if let failure = visitor.bumpFailure { throw failure }
+      throw error
     }
-    let summary = try writer.finish()
-    return RestoredDatabase(revision: bumped ?? lastRevision, snapshotRevision: lastRevision, bolt: summary)
+    return RestoredDatabase(
+      revision: visitor.bumped ?? visitor.lastRevision, snapshotRevision: visitor.lastRevision, bolt: summary)
   }
 
   /// `revision + bump`, or `nil` when the sum is not an int64 revision (etcd's revisions are int64).
@@ -195,16 +176,6 @@ package enum DataDirWriter {
   /// u64 big-endian.
   package static func bigEndian(_ v: UInt64) -> [UInt8] {
     (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64(56 - 8 * $0)) }
-  }
-
-  private static func rejectNested(_ element: BoltLeafElement, page: BoltPage, reader: BoltFileReader, bucket: String)
-    throws(FormatError)
-  {
-    if element.isBucket {
-      throw FormatError(
-        path: reader.path, message: "bucket \(bucket) contains a nested bucket; this is not an etcd database",
-        pageID: page.containerID, offset: page.fileOffset)
-    }
   }
 
   // MARK: - File system

@@ -4,10 +4,13 @@
 //   trailer present  <=>  fileSize % 512 == 32   (etcd's rule, identical in 3.4, 3.5, 3.6)
 //   no trailer and not --skip-hash-check  -> refused ("snapshot missing hash")
 //   trailer and not --skip-hash-check     -> SHA-256 of the first S bytes must equal it
-//   then: plan -> full bbolt structure check (BoltChecker) -> db (BoltWriter) + .snap + WAL in
-//   <data-dir>.tmp-XXXX -> fsync -> rename.
+//   then: plan -> one walk of the bbolt tree that checks its whole structure (BoltChecker) and
+//   copies it into the new db (BoltWriter), while another thread hashes the same bytes
+//   -> .snap + WAL in <data-dir>.tmp-XXXX -> fsync -> (hash and copy both sound) rename.
 import Crypto
+import Dispatch
 import SnapshotCore
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -37,56 +40,150 @@ package struct RestoreResult: Sendable, Equatable {
   package var hashVerified: Bool
   /// Size of the new db.
   package var databaseSize: Int64
+  /// Temporaries of killed restores to the same paths, removed first.
+  package var removedLeftovers: [String] = []
 }
 
 /// Restores a snapshot into a new data directory, exactly as etcd's own restore would.
 package enum RestoreEngine {
   /// Restores `path` with `options`; on any failure no data directory (or WAL directory) is left.
   ///
-  /// The whole bbolt structure is checked before anything is written, so that a damaged or
-  /// crafted file (keys out of order, shared pages, …) is reported as a `FormatError` of the
-  /// snapshot, not as a complaint of the writer about the new db. Throws `SnapshotError`
+  /// What killed restores to the same paths left is removed first (see `RestoreLeftovers`). One read of the snapshot: its whole bbolt structure is checked in the walk that copies it
+  /// into the new db (written under a temporary name), while a second thread computes the
+  /// SHA-256 of the same bytes; only when both succeed is the data directory renamed into place.
+  /// A damaged or crafted file (keys out of order, shared pages, …) is reported as a
+  /// `FormatError` of the snapshot, not as a complaint of the writer about the new db; a hash
+  /// mismatch is reported in preference to any other problem of the file. Throws `SnapshotError`
   /// (`.invalidConfiguration` with every flag problem, `.corrupt` for a hash problem,
-  /// `.cannotWrite`) or `FormatError` for a damaged bbolt image.
+  /// `.cannotWrite`, `.cancelled`) or `FormatError` for a damaged bbolt image.
   package static func restore(snapshot path: String, options: RestoreOptions) throws -> RestoreResult {
+    let removed = RestoreLeftovers.sweepRestore(
+      dataDir: options.resolvedDataDir, walDir: options.hasSeparateWALDir ? options.resolvedWALDir : nil)
     let plan = try RestorePlanner.plan(options)
-    let verified = try checkHash(path: path, skip: options.skipHashCheck)
-    let reader = try BoltFileReader(path: path)
-    _ = try BoltChecker.check(reader)
-    let db = try DataDirWriter.write(plan: plan, reader: reader)
+    let hash = try SnapshotHashCheck.start(path: path, skip: options.skipHashCheck)
+    let staged: DataDirWriter.Staged
+    do {
+      let reader = try BoltFileReader(path: path)
+      staged = try DataDirWriter.stage(plan: plan, reader: reader)
+    } catch {
+      guard let hash else { throw error }
+      if isCancellation(error) {
+        hash.stop()
+      } else if case .failure(let problem) = hash.wait(), problem.code == .corrupt {
+        throw problem
+      }
+      throw error
+    }
+    if let hash, case .failure(let problem) = hash.wait() {
+      DataDirWriter.discard(staged)
+      throw problem
+    }
+    try DataDirWriter.publish(staged)
+    let db = staged.database
     return RestoreResult(
       dataDir: plan.dataDir, walDir: plan.walDir, member: plan.local, members: plan.membership.members,
       clusterID: plan.membership.clusterID, revision: db.revision, snapshotRevision: db.snapshotRevision,
-      hashVerified: verified, databaseSize: Int64(db.bolt.highWaterMark) * Int64(db.bolt.pageSize))
+      hashVerified: hash != nil, databaseSize: Int64(db.bolt.highWaterMark) * Int64(db.bolt.pageSize),
+      removedLeftovers: removed)
   }
 
   /// Applies etcd's hash rule; returns whether the trailer was verified.
   package static func checkHash(path: String, skip: Bool) throws -> Bool {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard let check = try SnapshotHashCheck.open(path: path, skip: skip) else { return false }
+    try check.verify { Task.isCancelled }
+    return true
+  }
+
+  private static func isCancellation(_ error: any Error) -> Bool {
+    (error as? FormatError)?.isCancellation == true || (error as? SnapshotError)?.code == .cancelled
+  }
+}
+
+/// etcd's hash rule for one snapshot file, run where the caller wants it (here or on a thread of its own).
+final class SnapshotHashCheck: @unchecked Sendable {
+  // `outcome` is written once by the hashing thread before it signals `done`, and read only after `done`.
+  private let path: String
+  private let fd: Int32
+  private let body: Int64
+  private let stopped = Atomic<Bool>(false)
+  private let done = DispatchSemaphore(value: 0)
+  private var outcome: Result<Void, SnapshotError>?
+
+  private init(path: String, fd: Int32, body: Int64) {
+    self.path = path
+    self.fd = fd
+    self.body = body
+  }
+
+  deinit { close(fd) }
+
+  /// Opens `path` and applies the size rule; nil when the hash is not to be checked.
+  ///
+  /// Throws `.notFound`/`.io` when the file cannot be opened, `.corrupt` when it has no trailer
+  /// and `skip` is false.
+  static func open(path: String, skip: Bool) throws(SnapshotError) -> SnapshotHashCheck? {
+    let fd = openReadOnly(path)
     guard fd >= 0 else {
       let code = errno
       throw SnapshotError(
         code == ENOENT ? .notFound : .io, "cannot open snapshot \(path): \(String(cString: strerror(code)))")
     }
-    defer { close(fd) }
     var st = stat()
-    guard fstat(fd, &st) == 0 else { throw SnapshotError(.io, "cannot read the size of \(path)") }
+    guard fstat(fd, &st) == 0 else {
+      close(fd)
+      throw SnapshotError(.io, "cannot read the size of \(path)")
+    }
     let size = Int64(st.st_size)
     let hasTrailer = size % 512 == 32
+    if skip || !hasTrailer { close(fd) }
+    if skip { return nil }
     if !hasTrailer {
-      if skip { return false }
       throw SnapshotError(
         .corrupt,
         "snapshot missing hash but --skip-hash-check=false: \(path) has no SHA-256 trailer (size \(size) is not "
           + "512·k + 32); if it is a copied member/snap/db, restore it with --skip-hash-check")
     }
-    if skip { return false }
-    let body = size - 32
+    return SnapshotHashCheck(path: path, fd: fd, body: size - 32)
+  }
+
+  /// `open`, then the SHA-256 computed on a thread of its own; collect it with `wait`.
+  static func start(path: String, skip: Bool) throws(SnapshotError) -> SnapshotHashCheck? {
+    guard let check = try open(path: path, skip: skip) else { return nil }
+    DispatchQueue.global(qos: .userInitiated).async {
+      let result: Result<Void, SnapshotError>
+      do throws(SnapshotError) {
+        try check.verify { check.stopped.load(ordering: .relaxed) }
+        result = .success(())
+      } catch {
+        result = .failure(error)
+      }
+      check.outcome = result
+      check.done.signal()
+    }
+    return check
+  }
+
+  /// Asks a started check to end at its next chunk.
+  func stop() {
+    stopped.store(true, ordering: .relaxed)
+  }
+
+  /// The outcome of a started check, once it ends; stops it when the calling task is cancelled.
+  func wait() -> Result<Void, SnapshotError> {
+    while done.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
+      if Task.isCancelled { stop() }
+    }
+    done.signal()  // a later wait returns at once
+    return outcome ?? .failure(SnapshotError(.internal, "the hash check of \(path) ended without an outcome"))
+  }
+
+  /// SHA-256 of the body against the trailer; `isStopped` is asked before each 1 MiB chunk.
+  func verify(isStopped: () -> Bool) throws(SnapshotError) {
     var hasher = SHA256()
     var buffer = [UInt8](repeating: 0, count: 1 << 20)
     var offset: Int64 = 0
     while offset < body {
-      if Task.isCancelled { throw SnapshotError(.cancelled, "stopped while checking \(path); nothing was restored") }
+      if isStopped() { throw SnapshotError(.cancelled, "stopped while checking \(path); nothing was restored") }
       let want = Int(min(Int64(buffer.count), body - offset))
       let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset)) }
       if n < 0 && errno == EINTR { continue }
@@ -104,8 +201,12 @@ package enum RestoreEngine {
         "expected sha256 \(hex(trailer)), got \(hex(computed)): \(path) is damaged or truncated; "
           + "use another snapshot (or --skip-hash-check to restore it anyway)")
     }
-    return true
   }
+}
+
+/// `open(2)` for reading (a free function, as `SnapshotHashCheck.open` hides the C one inside the class).
+private func openReadOnly(_ path: String) -> Int32 {
+  open(path, O_RDONLY | O_CLOEXEC)
 }
 
 /// Builds the `SnapshotError`s of the restore code.

@@ -56,6 +56,8 @@ package struct ClusterResetResult: Sendable {
   package var instructions: String
   /// The members the old data directory recorded (empty if it could not be read).
   package var oldMembers: [RecordedMember]
+  /// Temporaries of killed cluster-resets of the same data dir, removed first.
+  package var removedLeftovers: [String] = []
 }
 
 /// `cluster-reset`: turn a stopped member into a new one-member cluster that keeps the data
@@ -95,6 +97,7 @@ package enum ClusterReset {
     let db = dir + "/member/snap/db"
     let lock = try lockDatabase(db, dataDir: dir)
     defer { close(lock) }
+    let removed = RestoreLeftovers.sweepClusterReset(dataDir: dir)
     try checkMarker(dir)
 
     var identity: DataDirIdentity?
@@ -136,7 +139,7 @@ package enum ClusterReset {
     let sourceText =
       options.restorePath.map { "snapshot \($0)" } ?? "the member's own database \(db) (all peers forgotten)"
 
-    let tmpName = ".reset-tmp-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    let tmpName = RestoreLeftovers.suffix(".reset-tmp-")
     let tmp = inPlace ? dir + "/" + tmpName : dir + tmpName
     var restoreOptions = RestoreOptions()
     restoreOptions.name = name
@@ -174,7 +177,7 @@ package enum ClusterReset {
       localID: identity?.memberID, oldMembers: members)
     return ClusterResetResult(
       oldDataDir: oldDir, restore: restored, name: name, peerURLs: restored.member.peerURLs, source: sourceText,
-      instructions: instructions, oldMembers: members)
+      instructions: instructions, oldMembers: members, removedLeftovers: removed)
   }
 
   /// `DIR` becomes `DIR-old-<now>` and the new data dir `DIR`, or `DIR` is put back.

@@ -6,22 +6,17 @@ import SnapshotCore
 /// stock etcd 3.4 and 3.5 start on.
 ///
 /// Order, so that a failure leaves nothing and names the most telling problem: the options
-/// are validated (every problem at once); etcd's hash rule is applied (a damaged saved
-/// snapshot is reported as a SHA-256 mismatch); then the engine checks the directories and
-/// the bbolt structure and writes everything into a temporary sibling directory renamed
-/// into place last.
+/// are validated (every problem at once); then the engine checks the directories, applies
+/// etcd's hash rule while it checks and copies the bbolt structure in one read (a damaged
+/// saved snapshot is reported as a SHA-256 mismatch), and renames the temporary directory it
+/// wrote into place last.
 package enum RestoreSnapshot {
   /// Restores the snapshot at `path`.
   package static func run(path: String, options: RestoreOptions) throws(SnapshotError) -> RestoreResult {
     let problems = options.validate()
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
     do {
-      let verified = try RestoreEngine.checkHash(path: path, skip: options.skipHashCheck)
-      var engineOptions = options
-      engineOptions.skipHashCheck = true  // applied just above; the file is not read for it twice
-      var result = try RestoreEngine.restore(snapshot: path, options: engineOptions)
-      result.hashVerified = verified
-      return result
+      return try RestoreEngine.restore(snapshot: path, options: options)
     } catch let error as SnapshotError {
       throw error
     } catch let error as FormatError where error.isCancellation {
