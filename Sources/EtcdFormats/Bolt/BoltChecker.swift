@@ -143,8 +143,8 @@ package enum BoltChecker {
     throws(FormatError) -> BoltCheckReport
   {
     var walker = BoltCheckWalker(reader: reader, visitor: visitor)
+    defer { visitor = walker.visitor }  // also after a failure: what it saw up to the problem
     try walker.run()
-    visitor = walker.visitor
     return walker.report
   }
 }

@@ -32,13 +32,7 @@ struct RestoreCopyVisitor: BoltTreeVisitor {
   /// `lastRevision + bump` when bumping, once `key` is closed.
   private(set) var bumped: Int64?
   /// Set when the bump overflows; the walk is then stopped by a `FormatError` that the caller replaces with this.
-  /// (Held by reference: the checker walks with a copy of the visitor and hands it back only on success.)
-  var bumpFailure: SnapshotError? { failure.error }
-  private let failure = FailureBox()
-
-  private final class FailureBox {
-    var error: SnapshotError?
-  }
+  private(set) var bumpFailure: SnapshotError?
 
   private var nextEtcdBucket = 0
   private var current: Bucket?
@@ -180,7 +174,7 @@ struct RestoreCopyVisitor: BoltTreeVisitor {
       let bump = plan.options.bumpRevision
       if bump > 0 {
         guard let sum = DataDirWriter.bumpedRevision(lastRevision, by: bump) else {
-          failure.error = SnapshotErrorFactory.invalid(
+          bumpFailure = SnapshotErrorFactory.invalid(
             "--bump-revision \(bump) added to the snapshot's revision \(lastRevision) exceeds etcd's largest revision \(Int64.max); use a smaller --bump-revision (1000000000 is the usual value)"
           )
           throw FormatError(path: path, message: "--bump-revision \(bump) is too large for revision \(lastRevision)")
