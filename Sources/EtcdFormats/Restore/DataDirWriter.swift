@@ -78,13 +78,6 @@ package enum DataDirWriter {
     package var database: RestoredDatabase
   }
 
-  /// Writes everything for `plan` from `reader` and renames it into place; on failure nothing is left.
-  package static func write(plan: RestorePlan, reader: BoltFileReader) throws -> RestoredDatabase {
-    let staged = try stage(plan: plan, reader: reader)
-    try publish(staged)
-    return staged.database
-  }
-
   /// Writes and fsyncs every file under temporary names, checking the snapshot's whole bbolt
   /// structure in the same read that copies it; on failure the temporaries are removed.
   package static func stage(plan: RestorePlan, reader: BoltFileReader) throws -> Staged {
@@ -112,8 +105,7 @@ package enum DataDirWriter {
       for dir in dirs.reversed() { try syncDirectory(dir) }
       return Staged(plan: plan, staging: staging, walTemporary: walTmp, database: database)
     } catch {
-      try? FileManager.default.removeItem(atPath: staging.temporary)
-      if separateWAL { try? FileManager.default.removeItem(atPath: walTmp) }
+      removeTemporaries(staging, walTemporary: separateWAL ? walTmp : nil)
       throw error
     }
   }
@@ -140,8 +132,13 @@ package enum DataDirWriter {
 
   /// Removes a staged data directory that is not to be published.
   package static func discard(_ staged: Staged) {
-    try? FileManager.default.removeItem(atPath: staged.staging.temporary)
-    if staged.plan.options.hasSeparateWALDir { try? FileManager.default.removeItem(atPath: staged.walTemporary) }
+    removeTemporaries(staged.staging, walTemporary: staged.plan.options.hasSeparateWALDir ? staged.walTemporary : nil)
+  }
+
+  /// Removes the temporary data directory and, when separate, the temporary WAL directory.
+  private static func removeTemporaries(_ staging: Staging, walTemporary: String?) {
+    try? FileManager.default.removeItem(atPath: staging.temporary)
+    if let walTemporary { try? FileManager.default.removeItem(atPath: walTemporary) }
   }
 
   /// Checks `reader`'s structure and copies every bucket into a new db at `path` in the same walk,

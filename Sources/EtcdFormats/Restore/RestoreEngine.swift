@@ -48,7 +48,8 @@ package struct RestoreResult: Sendable, Equatable {
 package enum RestoreEngine {
   /// Restores `path` with `options`; on any failure no data directory (or WAL directory) is left.
   ///
-  /// What killed restores to the same paths left is removed first (see `RestoreLeftovers`). One read of the snapshot: its whole bbolt structure is checked in the walk that copies it
+  /// What killed restores to the same paths left is removed first (see `RestoreLeftovers`).
+  /// One read of the snapshot: its whole bbolt structure is checked in the walk that copies it
   /// into the new db (written under a temporary name), while a second thread computes the
   /// SHA-256 of the same bytes; only when both succeed is the data directory renamed into place.
   /// A damaged or crafted file (keys out of order, shared pages, …) is reported as a

@@ -77,9 +77,10 @@ package enum RestoreLeftovers {
     return String(trimmed[trimmed.index(after: slash)...])
   }
 
-  /// True unless the process is known to be gone.
-  static func isRunning(_ pid: Int32) -> Bool {
-    kill(pid, 0) == 0 || errno != ESRCH
+  /// True unless the process is known to be gone (the owner test of every pid-named temporary).
+  package static func isRunning(_ pid: Int32) -> Bool {
+    guard pid > 0 else { return false }
+    return kill(pid, 0) == 0 || errno != ESRCH
   }
 
   private static func isHexDigit(_ c: UInt8) -> Bool {

@@ -1,3 +1,4 @@
+import EtcdFormats
 import Foundation
 import SnapshotCore
 
@@ -211,7 +212,7 @@ package struct LocalSnapshotStore: Sendable {
         let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
         if parts && isFile && name.hasSuffix(".part") {
           if unlink(p) == 0 { removed.append(p) }
-        } else if isDirectory && folder == directory, let pid = Self.downloadOwner(name), !Self.isRunning(pid) {
+        } else if isDirectory && folder == directory, let pid = Self.downloadOwner(name), !RestoreLeftovers.isRunning(pid) {
           if (try? FileManager.default.removeItem(atPath: p)) != nil { removed.append(p) }
         }
       }
@@ -230,12 +231,6 @@ package struct LocalSnapshotStore: Sendable {
   /// The name of a new download folder of this process.
   package static func downloadFolderName() -> String {
     ".download-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-  }
-
-  /// True unless the process is known to be gone.
-  static func isRunning(_ pid: Int32) -> Bool {
-    guard pid > 0 else { return false }
-    return kill(pid, 0) == 0 || errno != ESRCH
   }
 
   /// Why a user-given name cannot be a snapshot name here, or nil.
