@@ -159,32 +159,48 @@ package final class TemporaryDirectory: Sendable {
 /// that one of them has not bound yet.
 private let portsHandedOut = Mutex<Set<Int>>([])
 
-/// A port that was free on 127.0.0.1 a moment ago (bound to port 0, then released), and that
-/// no earlier call in this process returned.
+/// A port that is free on 127.0.0.1 now and that no earlier call in this process returned.
+///
+/// It lies below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`), the range
+/// from which the kernel picks a port for a server that binds port 0 (moto, the S3 test
+/// proxy) and for the source of every outgoing connection. A port from that range, free when
+/// probed, could be taken by one of those before the etcd it was meant for binds it; an etcd
+/// peer URL that reached moto was answered 403, which etcd reads as "this member was removed"
+/// and exits (a CI failure). The search starts at an offset from the process id, so that two
+/// test runs at once are unlikely to probe the same ports.
 package func freeLoopbackPort() throws -> Int {
-  for _ in 0..<100 {
-    let port = try anyFreeLoopbackPort()
+  let (low, high) = portSearchRange()
+  let count = high - low
+  let offset = Int(getpid()) &* 7919 % count
+  for step in 0..<count {
+    let port = low + (offset + step) % count
+    if portsHandedOut.withLock({ $0.contains(port) }) { continue }
+    guard canBindLoopback(port: port) else { continue }
     if portsHandedOut.withLock({ $0.insert(port).inserted }) { return port }
   }
-  throw HarnessError("no free loopback port that was not handed out already")
+  throw HarnessError("no free loopback port in \(low)..<\(high) that was not handed out already")
 }
 
-private func anyFreeLoopbackPort() throws -> Int {
+/// Ports below the ephemeral range: [ephemeral low − 12,000, ephemeral low), at least 1024.
+private func portSearchRange() -> (Int, Int) {
+  let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+  let ephemeralLow = text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+  let high = max(ephemeralLow, 2048)
+  return (max(1024, high - 12_000), high)
+}
+
+private func canBindLoopback(port: Int) -> Bool {
   let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-  guard fd >= 0 else { throw HarnessError("socket() failed") }
+  guard fd >= 0 else { return false }
   defer { close(fd) }
   var address = sockaddr_in()
   address.sin_family = sa_family_t(AF_INET)
-  address.sin_port = 0
+  address.sin_port = UInt16(port).bigEndian
   address.sin_addr.s_addr = inet_addr("127.0.0.1")
-  var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-  let bound = withUnsafeMutablePointer(to: &address) { pointer in
-    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-      bind(fd, sa, length) == 0 && getsockname(fd, sa, &length) == 0
-    }
+  let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+  return withUnsafePointer(to: &address) { pointer in
+    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 }
   }
-  guard bound else { throw HarnessError("bind() to 127.0.0.1:0 failed") }
-  return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// The repository's root folder (found from this source file's location).
