@@ -20,6 +20,7 @@ let package = Package(
     .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
   ],
   targets: [
     // Pure core: naming, retention, configuration, errors. No I/O beyond Foundation values.
@@ -77,10 +78,17 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
       ]
     ),
+    // The configuration layer under the CLI (and the agent): config files, ETCD_SNAPSHOT_*
+    // variables and flags, merged with the origin of every value.
+    .target(
+      name: "SnapshotSettings",
+      dependencies: ["SnapshotCore", .product(name: "Yams", package: "Yams")]
+    ),
     .executableTarget(
       name: "etcd-snapshot",
       dependencies: [
-        "SnapshotCore", "EtcdSnapshot", "EtcdClient", "EtcdFormats",
+        "SnapshotCore", "SnapshotSettings", "EtcdSnapshot", "EtcdClient", "EtcdFormats",
+        .product(name: "Yams", package: "Yams"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -108,6 +116,10 @@ let package = Package(
       exclude: ["Fixtures"]
     ),
     .testTarget(
+      name: "SnapshotSettingsTests",
+      dependencies: ["SnapshotSettings", "SnapshotCore", "EtcdTestSupport"]
+    ),
+    .testTarget(
       name: "SnapshotStorageTests",
       dependencies: ["SnapshotStorage", "SnapshotCore", "EtcdTestSupport"]
     ),
@@ -116,6 +128,7 @@ let package = Package(
       name: "IntegrationTests",
       dependencies: [
         "etcd-snapshot", "EtcdSnapshot", "SnapshotCore", "EtcdTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Yams", package: "Yams"),
       ]
     ),
   ]

@@ -2,6 +2,7 @@ import ArgumentParser
 import EtcdSnapshot
 import Foundation
 import SnapshotCore
+import SnapshotSettings
 
 struct ClusterResetCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -24,27 +25,30 @@ struct ClusterResetCommand: AsyncParsableCommand {
       """
   )
 
-  @Option(name: .customLong("data-dir"), help: ArgumentHelp("The stopped member's etcd data directory.", valueName: "dir"))
+  @Option(
+    name: .customLong("data-dir"),
+    help: ArgumentHelp("The stopped member's etcd data directory; flag only (data-dir in a config file is the tool's).", valueName: "dir"))
   var dataDir: String
 
   @Option(
     name: [.customLong("restore-path"), .customLong("cluster-reset-restore-path")],
-    help: ArgumentHelp("Restore from this snapshot (a path or a name that `ls` prints) instead of the member's own data.", valueName: "snapshot"))
+    help: help(
+      "Restore from this snapshot (a path or a name that `ls` prints) instead of the member's own data.", .restorePath, valueName: "snapshot"))
   var restorePath: String?
 
-  @Option(name: .customLong("name"), help: ArgumentHelp("Member name (default: what the data dir records).", valueName: "name"))
+  @Option(name: .customLong("name"), help: ArgumentHelp("Member name (default: what the data dir records); flag only.", valueName: "name"))
   var name: String?
 
   @Option(
     name: .customLong("initial-advertise-peer-urls"),
-    help: ArgumentHelp("Peer URLs (default: what the data dir records).", valueName: "urls"))
+    help: help("Peer URLs (default: what the data dir records).", .initialAdvertisePeerURLs, valueName: "urls"))
   var initialAdvertisePeerURLs: String?
 
-  @Option(name: .customLong("initial-cluster-token"), help: ArgumentHelp("Cluster token (default etcd-cluster).", valueName: "token"))
+  @Option(name: .customLong("initial-cluster-token"), help: help("Cluster token (default etcd-cluster).", .initialClusterToken, valueName: "token"))
   var initialClusterToken: String?
 
   @Option(
-    name: [.customLong("dir"), .customLong("etcd-snapshot-dir")], help: ArgumentHelp("Where to look up --restore-path by name.", valueName: "dir"))
+    name: [.customLong("dir"), .customLong("etcd-snapshot-dir")], help: help("Where to look up --restore-path by name.", .dir, valueName: "dir"))
   var snapshotDir: String?
 
   @OptionGroup var s3: S3Options
@@ -52,17 +56,20 @@ struct ClusterResetCommand: AsyncParsableCommand {
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
-    try await runReporting(debug: global.debug) {
-      let env = ProcessInfo.processInfo.environment
-      let s3Config = try s3.validated(environment: env)
+    try await runReporting(global) { invocation in
+      var settings = invocation.settings()
+      let s3Config = s3.configuration(&settings)
+      let restorePath = settings.string(.restorePath, flag: self.restorePath)
+      let snapshotDir = settings.string(.dir, flag: self.snapshotDir)
+      let peerURLs = settings.string(.initialAdvertisePeerURLs, flag: initialAdvertisePeerURLs)
+      let token = settings.string(.initialClusterToken, flag: initialClusterToken)
+      try invocation.check(settings)
       if s3Config != nil && restorePath == nil {
         throw SnapshotError(
           .invalidConfiguration, "--s3 needs --restore-path NAME: the name of the snapshot in the bucket (see `etcd-snapshot ls --s3`)")
       }
       let dataDir = self.dataDir
       let name = self.name
-      let peerURLs = initialAdvertisePeerURLs
-      let token = initialClusterToken
       let reset: @Sendable (String?) throws -> ClusterResetResult = { snapshotPath in
         try ClusterReset.run(
           ClusterResetOptions(
@@ -71,8 +78,8 @@ struct ClusterResetCommand: AsyncParsableCommand {
       }
       let result: ClusterResetResult
       if let restorePath {
-        let storage = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, environment: env)
-        result = try await SnapshotReference.withLocalFile(restorePath, in: storage, s3: s3Config, logger: makeLogger(debug: global.debug)) {
+        let storage = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, settings: settings)
+        result = try await SnapshotReference.withLocalFile(restorePath, in: storage, s3: s3Config, logger: invocation.logger()) {
           path, _ in try reset(path)
         }
       } else {

@@ -2,6 +2,7 @@ import ArgumentParser
 import EtcdSnapshot
 import Foundation
 import SnapshotCore
+import SnapshotSettings
 
 struct Delete: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -25,14 +26,22 @@ struct Delete: AsyncParsableCommand {
 
   @OptionGroup var lock: LockOptions
 
+  @OptionGroup var node: NodeNameOption
+
+  @Option(name: .customLong("name"), help: help("Accepted as in k3s; delete goes by the names given, not by a prefix.", .name, valueName: "prefix"))
+  var name: String?
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
-    try await runReporting(debug: global.debug) {
-      let env = ProcessInfo.processInfo.environment
-      let s3Config = try s3.validated(environment: env)
-      let catalog = Catalog(storage: directory.configuration(environment: env), s3: s3Config, logger: makeLogger(debug: global.debug))
-      for name in try await catalog.delete(names: names, waitLock: lock.duration()) { print("deleted \(name)") }
+    try await runReporting(global) { invocation in
+      var settings = invocation.settings()
+      let storage = directory.configuration(&settings)
+      let s3Config = s3.configuration(&settings)
+      let waitLock = lock.duration(&settings)
+      try invocation.check(settings)
+      let catalog = Catalog(storage: storage, s3: s3Config, logger: invocation.logger())
+      for name in try await catalog.delete(names: names, waitLock: waitLock) { print("deleted \(name)") }
     }
   }
 }
@@ -56,20 +65,22 @@ struct Prune: AsyncParsableCommand {
 
   @OptionGroup var directory: DirectoryOptions
 
-  @Option(name: .customLong("name"), help: ArgumentHelp("Only snapshots with this name prefix.", valueName: "prefix"))
-  var name = "on-demand"
+  @Option(name: .customLong("name"), help: help("Only snapshots with this name prefix (default on-demand).", .name, valueName: "prefix"))
+  var name: String?
 
   @Option(
     name: [.customLong("snapshot-retention"), .customLong("etcd-snapshot-retention")],
-    help: ArgumentHelp("Snapshots to keep per node.", valueName: "n"))
-  var retention = 5
+    help: help("Snapshots to keep per node (default 5; 0 never prunes, as k3s).", .snapshotRetention, valueName: "n"))
+  var retention: Int?
 
   @Option(
     name: .customLong("node"),
-    help: ArgumentHelp("Only this node's snapshots (a node that left or was renamed: see the node list of `ls`).", valueName: "node"))
+    help: help("Only this node's snapshots (a node that left or was renamed: see the node list of `ls`).", .node, valueName: "node"))
   var node: String?
 
-  @Flag(name: .customLong("dry-run"), help: "Print what would be deleted; delete nothing.")
+  @OptionGroup var nodeName: NodeNameOption
+
+  @Flag(name: .customLong("dry-run"), help: help("Print what would be deleted; delete nothing.", .dryRun))
   var dryRun = false
 
   @OptionGroup var s3: S3Options
@@ -79,40 +90,53 @@ struct Prune: AsyncParsableCommand {
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
-    try await runReporting(debug: global.debug) {
-      let env = ProcessInfo.processInfo.environment
-      let s3Config = try s3.validated(environment: env)
-      var config = PruneConfiguration(storage: directory.configuration(environment: env))
-      config.retention = retention
-      config.namePrefix = name
-      config.dryRun = dryRun
-      config.s3 = s3Config
-      config.waitLock = try lock.duration()
-      config.node = node
-      let result = try await Catalog(storage: config.storage, s3: s3Config, logger: makeLogger(debug: global.debug)).prune(config)
-      report(result.plan, in: nil, retention: retention)
-      if let plan = result.s3Plan, let s3Config {
-        report(plan, in: "s3://\(s3Config.bucket)/\(s3Config.keyPrefix)", retention: s3Config.retention)
+    try await runReporting(global) { invocation in
+      var settings = invocation.settings()
+      var config = PruneConfiguration(storage: directory.configuration(&settings))
+      if let n = settings.int(.snapshotRetention, flag: retention, minimum: 0) { config.retention = n }
+      if let prefix = settings.sourced(.name, flag: name)?.value { config.namePrefix = prefix }
+      config.dryRun = settings.bool(.dryRun, flag: dryRun ? true : nil)
+      config.s3 = s3.configuration(&settings)
+      config.waitLock = lock.duration(&settings)
+      // k3s prunes the snapshots of its own node: --node-name (or K3S_NODE_NAME) as --node.
+      config.node = settings.string(.node, flag: node) ?? nodeName.value(settings)
+      try invocation.check(settings, config.problems())
+      let result = try await Catalog(storage: config.storage, s3: config.s3, logger: invocation.logger()).prune(config)
+      let report = PruneReport(prefix: config.namePrefix, node: config.node, dryRun: config.dryRun)
+      report.print(result.plan, in: nil, retention: config.retention)
+      if let plan = result.s3Plan, let s3Config = config.s3 {
+        report.print(plan, in: "s3://\(s3Config.bucket)/\(s3Config.keyPrefix)", retention: s3Config.retention)
       }
     }
   }
+}
+
+/// What `prune` prints.
+struct PruneReport {
+  var prefix: String
+  var node: String?
+  var dryRun: Bool
 
   /// Local lines read as before `--s3` existed (`would delete NAME`); S3 lines name the bucket.
-  private func report(_ plan: RetentionPlan, in location: String?, retention: Int) {
+  func print(_ plan: RetentionPlan, in location: String?, retention: Int) {
     let suffix = location.map { " (\($0))" } ?? ""
     for item in plan.future {
       note(
         "etcd-snapshot: warning: \(escapedForTerminal(item.name))\(suffix) is dated \(rfc3339(timestamp: item.timestamp)), in the future: not counted toward the retention and not pruned; check that node's clock, or delete it by hand"
       )
     }
+    if retention == 0 {
+      Swift.print("nothing pruned\(suffix): retention 0 keeps every snapshot, as in k3s (\(plan.keep.count) with prefix \(quoted(prefix)))")
+      return
+    }
     if plan.delete.isEmpty {
-      print("nothing to prune\(suffix): \(plan.keep.count) snapshot(s) with prefix \(quoted(name)) kept (retention \(retention) per node)")
+      Swift.print("nothing to prune\(suffix): \(plan.keep.count) snapshot(s) with prefix \(quoted(prefix)) kept (retention \(retention) per node)")
       return
     }
     for item in plan.delete {
-      print(dryRun ? "would delete \(item.name)\(suffix)" : "deleted \(item.name)\(suffix)")
+      Swift.print(dryRun ? "would delete \(item.name)\(suffix)" : "deleted \(item.name)\(suffix)")
     }
     let of = node.map { " of node \(quoted($0))" } ?? ""
-    print("kept \(plan.keep.count) snapshot(s) with prefix \(quoted(name))\(of)\(suffix) (retention \(retention) per node)")
+    Swift.print("kept \(plan.keep.count) snapshot(s) with prefix \(quoted(prefix))\(of)\(suffix) (retention \(retention) per node)")
   }
 }

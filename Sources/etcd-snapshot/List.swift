@@ -2,9 +2,20 @@ import ArgumentParser
 import EtcdSnapshot
 import Foundation
 import SnapshotCore
+import SnapshotSettings
+import Yams
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-  case table, json
+  case table, json, yaml
+
+  /// The flag's value, else the settings' (`output:` in a config file, ETCD_SNAPSHOT_OUTPUT).
+  static func resolve(_ flag: OutputFormat?, _ settings: inout SettingsReader) -> OutputFormat {
+    if let flag { return flag }
+    guard let s = settings.sourced(.output, flag: nil), !s.value.isEmpty else { return .table }
+    if let format = OutputFormat(rawValue: s.value) { return format }
+    settings.report(s, "is not an output format: use table, json or yaml")
+    return .table
+  }
 }
 
 struct List: AsyncParsableCommand {
@@ -30,30 +41,45 @@ struct List: AsyncParsableCommand {
 
   @OptionGroup var s3: S3Options
 
-  @Option(name: [.short, .customLong("output")], help: "Output format: table or json.")
-  var output: OutputFormat = .table
+  @Option(name: [.short, .customLong("output")], help: help("Output format: table, json or yaml (as k3s).", .output))
+  var output: OutputFormat?
 
   @Flag(
     name: .customLong("details"),
-    help: "With --s3: read every bucket snapshot's .metadata sidecar (one request each) for the REVISION and VERIFIED columns; json always does.")
+    help: help(
+      "With --s3: read every bucket snapshot's .metadata sidecar (one request each) for the REVISION and VERIFIED columns; json and yaml always do.",
+      .details))
   var details = false
+
+  @OptionGroup var nodeName: NodeNameOption
+
+  @Option(name: .customLong("name"), help: help("Accepted as in k3s; ls lists every prefix and every node.", .name, valueName: "prefix"))
+  var name: String?
 
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
-    try await runReporting(debug: global.debug) {
-      let env = ProcessInfo.processInfo.environment
-      let s3Config = try s3.validated(environment: env)
-      let catalog = Catalog(storage: directory.configuration(environment: env), s3: s3Config, logger: makeLogger(debug: global.debug))
-      // The default table over a bucket needs only the list pages; json and --details need the sidecars.
-      let sidecars = s3Config == nil || output == .json || details
+    try await runReporting(global) { invocation in
+      var settings = invocation.settings()
+      let storage = directory.configuration(&settings)
+      let s3Config = s3.configuration(&settings)
+      let output = OutputFormat.resolve(self.output, &settings)
+      let details = settings.bool(.details, flag: self.details ? true : nil)
+      try invocation.check(settings)
+      let catalog = Catalog(storage: storage, s3: s3Config, logger: invocation.logger())
+      // The default table over a bucket needs only the list pages; json, yaml and --details need the sidecars.
+      let sidecars = s3Config == nil || output != .table || details
       let entries = try await catalog.list(readingSidecars: sidecars)
       switch output {
       case .json:
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(entries.map(ListedSnapshot.init))
+        let data = try encoder.encode(entries.map(SnapshotListing.init))
         print(entries.isEmpty ? "[]" : String(decoding: data, as: UTF8.self))
+      case .yaml:
+        let encoder = YAMLEncoder()
+        encoder.options.sortKeys = true
+        print(try encoder.encode(entries.map(SnapshotListing.init)), terminator: "")
       case .table:
         var rows =
           sidecars
@@ -83,46 +109,5 @@ struct List: AsyncParsableCommand {
         }
       }
     }
-  }
-}
-
-/// One row of `ls -o json`.
-struct ListedSnapshot: Encodable {
-  var name: String
-  var prefix: String?
-  var node: String?
-  var timestamp: Int64
-  var createdAt: String
-  var size: Int64
-  var revision: Int64?
-  var verified: Bool
-  var location: String
-  var path: String
-  var url: String
-  var sha256: String?
-  var etcdVersion: String?
-  var clusterID: String?
-  var memberID: String?
-  var hasMetadata: Bool
-  var problem: String?
-
-  init(_ e: SnapshotEntry) {
-    name = e.fileName
-    prefix = e.name?.prefix
-    node = e.name?.node
-    timestamp = e.timestamp
-    createdAt = rfc3339(timestamp: e.timestamp)
-    size = e.size
-    revision = e.revision
-    verified = e.verified
-    location = e.location.kind
-    path = e.location.address
-    url = e.location.url
-    sha256 = e.metadata?.sha256
-    etcdVersion = e.metadata?.etcdVersion
-    clusterID = e.metadata?.clusterID
-    memberID = e.metadata?.memberID
-    hasMetadata = e.metadata != nil
-    problem = e.problem
   }
 }

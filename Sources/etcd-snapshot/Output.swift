@@ -9,24 +9,10 @@ import UnixSignals
   import Glibc
 #endif
 
-/// Writes a line to standard error.
+/// Writes a line to standard error, or to the `--log` file (and with `--alsologtostderr`
+/// to both).
 func note(_ text: String) {
-  FileHandle.standardError.write(Data((text + "\n").utf8))
-}
-
-/// Runs a command body and turns its errors into a message and an exit status.
-///
-/// Every command runs under `cancellingOnSignals`: SIGINT or SIGTERM cancels it, it removes
-/// what it started (a `.part`, a download, a half-built data dir) and exits 130.
-func runReporting(debug: Bool, _ body: @escaping @Sendable () async throws -> Void) async throws {
-  do {
-    try await cancellingOnSignals(body)
-  } catch let error as SnapshotError {
-    clearProgressLine()
-    note("etcd-snapshot: error: \(error.message)")
-    if debug, let cause = error.cause { note("  cause: \(cause)") }
-    throw ExitCode(error.code.exitStatus)
-  }
+  Diagnostics.write(text)
 }
 
 /// How long a stopped command may take to clean up before the process exits anyway.

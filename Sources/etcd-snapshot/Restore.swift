@@ -3,6 +3,7 @@ import EtcdFormats
 import EtcdSnapshot
 import Foundation
 import SnapshotCore
+import SnapshotSettings
 
 struct Restore: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -27,38 +28,50 @@ struct Restore: AsyncParsableCommand {
   @Argument(help: ArgumentHelp("A snapshot path (./x, /x), or a name that `ls` prints (looked up in --dir).", valueName: "snapshot"))
   var snapshot: String
 
-  @Option(name: .customLong("data-dir"), help: ArgumentHelp("The etcd data directory to create (default: NAME.etcd).", valueName: "dir"))
+  @Option(
+    name: .customLong("data-dir"),
+    help: ArgumentHelp(
+      "The etcd data directory to create (default: NAME.etcd); flag only (data-dir in a config file is the tool's).", valueName: "dir"))
   var dataDir: String?
 
-  @Option(name: .customLong("wal-dir"), help: ArgumentHelp("A separate WAL directory (default: DATA-DIR/member/wal).", valueName: "dir"))
+  @Option(name: .customLong("wal-dir"), help: help("A separate WAL directory (default: DATA-DIR/member/wal).", .walDir, valueName: "dir"))
   var walDir: String?
 
-  @Option(name: .customLong("name"), help: ArgumentHelp("This member's name.", valueName: "name"))
+  @Option(
+    name: .customLong("name"), help: ArgumentHelp("This member's name; flag only (name in a config file is the snapshot prefix).", valueName: "name"))
   var name = "default"
 
-  @Option(name: .customLong("initial-cluster"), help: ArgumentHelp("All members: name=peer-url,...", valueName: "members"))
-  var initialCluster = "default=http://localhost:2380"
+  @Option(
+    name: .customLong("initial-cluster"),
+    help: help("All members: name=peer-url,... (default default=http://localhost:2380)", .initialCluster, valueName: "members"))
+  var initialCluster: String?
 
-  @Option(name: .customLong("initial-cluster-token"), help: ArgumentHelp("Cluster token (part of the member IDs).", valueName: "token"))
-  var initialClusterToken = "etcd-cluster"
+  @Option(
+    name: .customLong("initial-cluster-token"),
+    help: help("Cluster token, part of the member IDs (default etcd-cluster).", .initialClusterToken, valueName: "token"))
+  var initialClusterToken: String?
 
-  @Option(name: .customLong("initial-advertise-peer-urls"), help: ArgumentHelp("This member's peer URLs, comma separated.", valueName: "urls"))
-  var initialAdvertisePeerURLs = "http://localhost:2380"
+  @Option(
+    name: .customLong("initial-advertise-peer-urls"),
+    help: help("This member's peer URLs, comma separated (default http://localhost:2380).", .initialAdvertisePeerURLs, valueName: "urls"))
+  var initialAdvertisePeerURLs: String?
 
-  @Flag(name: .customLong("skip-hash-check"), help: "Accept a snapshot without etcd's SHA-256 trailer (a copied member/snap/db); do not verify it.")
+  @Flag(
+    name: .customLong("skip-hash-check"),
+    help: help("Accept a snapshot without etcd's SHA-256 trailer (a copied member/snap/db); do not verify it.", .skipHashCheck))
   var skipHashCheck = false
 
   @Option(
     name: .customLong("bump-revision"),
-    help: ArgumentHelp(
+    help: help(
       "Add N to the revision (with --mark-compacted) so Kubernetes clients re-list; `auto` picks N from the snapshot's revision and age.",
-      valueName: "n|auto"))
+      .bumpRevision, valueName: "n|auto"))
   var bumpRevision: String?
 
-  @Flag(name: .customLong("mark-compacted"), help: "Mark all revisions up to the bumped one compacted (with --bump-revision).")
+  @Flag(name: .customLong("mark-compacted"), help: help("Mark all revisions up to the bumped one compacted (with --bump-revision).", .markCompacted))
   var markCompacted = false
 
-  @Option(name: [.customLong("dir"), .customLong("etcd-snapshot-dir")], help: ArgumentHelp("Where to look up SNAPSHOT by name.", valueName: "dir"))
+  @Option(name: [.customLong("dir"), .customLong("etcd-snapshot-dir")], help: help("Where to look up SNAPSHOT by name.", .dir, valueName: "dir"))
   var snapshotDir: String?
 
   @OptionGroup var s3: S3Options
@@ -66,17 +79,36 @@ struct Restore: AsyncParsableCommand {
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
-    try await runReporting(debug: global.debug) {
-      let env = ProcessInfo.processInfo.environment
-      let storage = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, environment: env)
-      let s3Config = try s3.validated(environment: env)
-      try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: makeLogger(debug: global.debug)) {
-        path, metadata in try restore(path: path, metadata: metadata, from: s3Config.map { $0.address(of: snapshot) } ?? path)
+    try await runReporting(global) { invocation in
+      var settings = invocation.settings()
+      let storage = DirectoryOptions.configuration(dataDir: nil, dir: settings.string(.dir, flag: snapshotDir), settings: settings)
+      let s3Config = s3.configuration(&settings)
+      var options = RestoreOptions()
+      options.name = name
+      options.initialCluster = settings.string(.initialCluster, flag: initialCluster) ?? options.initialCluster
+      options.initialClusterToken = settings.string(.initialClusterToken, flag: initialClusterToken) ?? options.initialClusterToken
+      options.initialAdvertisePeerURLs =
+        settings.string(.initialAdvertisePeerURLs, flag: initialAdvertisePeerURLs) ?? options.initialAdvertisePeerURLs
+      options.dataDir = dataDir
+      options.walDir = settings.string(.walDir, flag: walDir)
+      options.skipHashCheck = settings.bool(.skipHashCheck, flag: skipHashCheck ? true : nil)
+      options.markCompacted = settings.bool(.markCompacted, flag: markCompacted ? true : nil)
+      let bump = settings.sourced(.bumpRevision, flag: bumpRevision)
+      if let bump, bump.value != "auto", UInt64(bump.value) == nil {
+        settings.report(bump, "is not a number or `auto` (e.g. 1000000000)")
+      }
+      try invocation.check(settings)
+      let chosen = options
+      try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: invocation.logger()) {
+        path, metadata in
+        try restore(path: path, metadata: metadata, from: s3Config.map { $0.address(of: snapshot) } ?? path, options: chosen, bump: bump?.value)
       }
     }
   }
 
-  private func restore(path: String, metadata: SnapshotMetadata?, from source: String) throws {
+  private func restore(path: String, metadata: SnapshotMetadata?, from source: String, options chosen: RestoreOptions, bump bumpRevision: String?)
+    throws
+  {
     var bump: UInt64 = 0
     switch bumpRevision {
     case nil: break
@@ -90,16 +122,8 @@ struct Restore: AsyncParsableCommand {
       }
       bump = n
     }
-    var options = RestoreOptions()
-    options.name = name
-    options.initialCluster = initialCluster
-    options.initialClusterToken = initialClusterToken
-    options.initialAdvertisePeerURLs = initialAdvertisePeerURLs
-    options.dataDir = dataDir
-    options.walDir = walDir
-    options.skipHashCheck = skipHashCheck
+    var options = chosen
     options.bumpRevision = bump
-    options.markCompacted = markCompacted
     let result = try RestoreSnapshot.run(path: path, options: options)
     for leftover in result.removedLeftovers { note("etcd-snapshot: removed \(leftover), left by a restore that was killed") }
     print(result.dataDir)
@@ -108,9 +132,9 @@ struct Restore: AsyncParsableCommand {
       "restored \(source): revision \(result.revision), member \(result.member.idHex) (\(result.member.name)) of cluster \(String(result.clusterID, radix: 16)) with \(result.members.count) member(s), \(hash)"
     )
     var start = "etcd --name \(result.member.name) --data-dir \(result.dataDir)"
-    if walDir != nil { start += " --wal-dir \(result.walDir)" }
+    if options.walDir != nil { start += " --wal-dir \(result.walDir)" }
     start += " --initial-advertise-peer-urls \(result.member.peerURLs.joined(separator: ","))"
-    start += " --initial-cluster \(initialCluster) --listen-peer-urls ... --listen-client-urls ... --advertise-client-urls ..."
+    start += " --initial-cluster \(options.initialCluster) --listen-peer-urls ... --listen-client-urls ... --advertise-client-urls ..."
     note("etcd-snapshot: start etcd on it with the same membership, e.g.:\n  \(start)")
   }
 }

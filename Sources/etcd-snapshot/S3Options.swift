@@ -1,142 +1,142 @@
 import ArgumentParser
 import Foundation
 import SnapshotCore
+import SnapshotSettings
 
-/// k3s's `--s3-*` flags, shared by every command that can reach a bucket.
+/// k3s's `--s3-*` flags, each also spelled `--etcd-s3-*` as in k3s, shared by every command
+/// that can reach a bucket.
 struct S3Options: ParsableArguments {
-  @Flag(name: .customLong("s3"), help: "Use S3-compatible object storage too.")
-  var enabled = false
+  @Flag(
+    name: [.customLong("s3"), .customLong("etcd-s3")], inversion: .prefixedNo,
+    help: help("Use S3-compatible object storage too; --no-s3 turns off what a config file turned on.", .s3))
+  var enabled: Bool?
 
-  @Option(name: .customLong("s3-endpoint"), help: ArgumentHelp("S3 endpoint, host[:port] (default s3.amazonaws.com).", valueName: "host"))
+  @Option(name: names(.s3Endpoint), help: help("S3 endpoint, host[:port] (default s3.amazonaws.com).", .s3Endpoint, valueName: "host"))
   var endpoint: String?
 
-  @Option(name: .customLong("s3-endpoint-ca"), help: ArgumentHelp("PEM CA bundle that verifies the endpoint's certificate.", valueName: "file"))
+  @Option(name: names(.s3EndpointCA), help: help("PEM CA bundle that verifies the endpoint's certificate.", .s3EndpointCA, valueName: "file"))
   var endpointCA: String?
 
-  @Flag(name: .customLong("s3-skip-ssl-verify"), help: "Do not verify the endpoint's TLS certificate.")
+  @Flag(name: names(.s3SkipSSLVerify), help: help("Do not verify the endpoint's TLS certificate.", .s3SkipSSLVerify))
   var skipSSLVerify = false
 
-  @Flag(name: .customLong("s3-insecure"), help: "Plain http instead of https.")
+  @Flag(name: names(.s3Insecure), help: help("Plain http instead of https.", .s3Insecure))
   var insecure = false
 
-  @Option(name: .customLong("s3-access-key"), help: ArgumentHelp("Access key ID (env AWS_ACCESS_KEY_ID).", valueName: "id"))
+  @Option(name: names(.s3AccessKey), help: help("Access key ID.", .s3AccessKey, valueName: "id"))
   var accessKey: String?
 
   @Option(
-    name: .customLong("s3-secret-key"),
-    help: ArgumentHelp("Secret key; prefer AWS_SECRET_ACCESS_KEY or --s3-credentials-file (not in the process list).", valueName: "key"))
+    name: names(.s3SecretKey),
+    help: help("Secret key; prefer a variable or --s3-credentials-file (not in the process list).", .s3SecretKey, valueName: "key"))
   var secretKey: String?
 
-  @Option(name: .customLong("s3-session-token"), help: ArgumentHelp("Session token (env AWS_SESSION_TOKEN).", valueName: "token"))
+  @Option(name: names(.s3SessionToken), help: help("Session token.", .s3SessionToken, valueName: "token"))
   var sessionToken: String?
 
   @Option(
-    name: .customLong("s3-credentials-file"),
-    help: ArgumentHelp(
-      "File with the keys: AWS credentials format ([AWS_PROFILE] section) or AWS_ACCESS_KEY_ID=… lines (env AWS_SHARED_CREDENTIALS_FILE).",
-      valueName: "file"))
+    name: names(.s3CredentialsFile),
+    help: help(
+      "File with the keys: AWS credentials format ([AWS_PROFILE] section) or AWS_ACCESS_KEY_ID=… lines.", .s3CredentialsFile, valueName: "file"))
   var credentialsFile: String?
 
-  @Option(name: .customLong("s3-bucket"), help: ArgumentHelp("Bucket name.", valueName: "name"))
+  @Option(name: names(.s3Bucket), help: help("Bucket name.", .s3Bucket, valueName: "name"))
   var bucket: String?
 
-  @Option(name: .customLong("s3-region"), help: ArgumentHelp("Region (default us-east-1).", valueName: "region"))
+  @Option(name: names(.s3Region), help: help("Region (default us-east-1).", .s3Region, valueName: "region"))
   var region: String?
 
-  @Option(name: .customLong("s3-folder"), help: ArgumentHelp("Key prefix (folder) inside the bucket.", valueName: "folder"))
+  @Option(name: names(.s3Folder), help: help("Key prefix (folder) inside the bucket.", .s3Folder, valueName: "folder"))
   var folder: String?
 
   @Option(
-    name: .customLong("s3-bucket-lookup-type"),
-    help: ArgumentHelp("auto, dns (bucket.endpoint) or path (endpoint/bucket); auto uses dns only for AWS.", valueName: "type"))
+    name: names(.s3BucketLookupType),
+    help: help("auto, dns (bucket.endpoint) or path (endpoint/bucket); auto uses dns only for AWS.", .s3BucketLookupType, valueName: "type"))
   var bucketLookup: String?
 
-  @Option(name: .customLong("s3-timeout"), help: ArgumentHelp("Time for one S3 operation, retries included (default 5m).", valueName: "duration"))
+  @Option(name: names(.s3Timeout), help: help("Time for one S3 operation, retries included (default 5m).", .s3Timeout, valueName: "duration"))
   var timeout: String?
 
   @Option(
-    name: .customLong("s3-read-timeout"),
-    help: ArgumentHelp(
-      "Longest wait for the next byte of an S3 response; a stalled one is retried within --s3-timeout (default 60s).",
+    name: names(.s3ReadTimeout),
+    help: help(
+      "Longest wait for the next byte of an S3 response; a stalled one is retried within --s3-timeout (default 60s).", .s3ReadTimeout,
       valueName: "duration"))
   var readTimeout: String?
 
   @Option(
-    name: .customLong("s3-proxy"),
-    help: ArgumentHelp("HTTP proxy URL, or `none`; default: HTTPS_PROXY/HTTP_PROXY/NO_PROXY as Go reads them.", valueName: "url"))
+    name: names(.s3Proxy),
+    help: help("HTTP proxy URL, or `none`; default: HTTPS_PROXY/HTTP_PROXY/NO_PROXY as Go reads them.", .s3Proxy, valueName: "url"))
   var proxy: String?
 
-  @Option(name: .customLong("s3-retention"), help: ArgumentHelp("S3 snapshots to keep per node (prune; default 5).", valueName: "n"))
+  @Option(
+    name: names(.s3Retention), help: help("S3 snapshots to keep per node (prune; default 5; 0 never prunes, as k3s).", .s3Retention, valueName: "n"))
   var retention: Int?
 
-  /// The S3 configuration when `--s3` is given (nil otherwise); throws what could not be read,
-  /// all at once. (The configuration's own `problems()` are checked where it is used.)
-  func validated(environment env: [String: String]) throws(SnapshotError) -> S3Configuration? {
-    let (c, problems) = configuration(environment: env)
-    guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
-    return c
-  }
+  @Option(
+    name: names(.s3ConfigSecret),
+    help: help(
+      "k3s reads S3 settings from this Kubernetes Secret; not supported here (no Kubernetes API access): put them in the config file.",
+      .s3ConfigSecret, valueName: "name"))
+  var configSecret: String?
 
-  /// The S3 configuration when `--s3` is given (nil otherwise), and what could not be read.
+  private static func names(_ key: SettingKey) -> NameSpecification { NameSpecification(key.spellings.map { .customLong($0) }) }
+
+  /// The S3 configuration when S3 is on (nil otherwise); what cannot be read goes to the
+  /// reader's problems. (The configuration's own `problems()` are checked where it is used.)
   ///
-  /// Keys come from the flags, then `AWS_*` variables, then the credentials file.
-  func configuration(environment env: [String: String]) -> (S3Configuration?, problems: [String]) {
-    let given = [endpoint, endpointCA, accessKey, secretKey, sessionToken, bucket, region, folder, bucketLookup, timeout, readTimeout, proxy]
-    guard enabled else {
+  /// Keys come from the flags, then variables (`ETCD_SNAPSHOT_*`, `AWS_*`), then config
+  /// files, then the credentials file.
+  func configuration(_ settings: inout SettingsReader) -> S3Configuration? {
+    guard settings.bool(.s3, flag: enabled) else {
+      let given = [endpoint, endpointCA, accessKey, secretKey, sessionToken, bucket, region, folder, bucketLookup, timeout, readTimeout, proxy]
       if given.contains(where: { $0 != nil }) || skipSSLVerify || insecure || retention != nil {
-        return (nil, ["--s3-* options were given without --s3: add --s3 to use the bucket"])
+        settings.report("--s3-* options were given without --s3: add --s3 to use the bucket")
       }
-      return (nil, [])
+      return nil
     }
     var c = S3Configuration()
-    var problems: [String] = []
-    if let endpoint { c.endpoint = endpoint }
-    c.endpointCA = nonEmpty(endpointCA)
-    c.skipSSLVerify = skipSSLVerify
-    c.insecure = insecure
-    c.bucket = bucket ?? ""
-    if let region { c.region = region }
-    if let folder { c.folder = folder }
-    if let bucketLookup {
-      if let lookup = S3BucketLookup(rawValue: bucketLookup) {
-        c.bucketLookup = lookup
+    if let s = settings.string(.s3ConfigSecret, flag: configSecret) {
+      settings.report(
+        "--s3-config-secret \(quoted(s)): reading S3 settings from a Kubernetes Secret is not supported; give them as etcd-s3-* keys in the config file, ETCD_SNAPSHOT_S3_* variables or flags"
+      )
+    }
+    if let endpoint = settings.string(.s3Endpoint, flag: endpoint) { c.endpoint = endpoint }
+    c.endpointCA = settings.string(.s3EndpointCA, flag: endpointCA)
+    c.skipSSLVerify = settings.bool(.s3SkipSSLVerify, flag: skipSSLVerify ? true : nil)
+    c.insecure = settings.bool(.s3Insecure, flag: insecure ? true : nil)
+    c.bucket = settings.string(.s3Bucket, flag: bucket) ?? ""
+    if let region = settings.string(.s3Region, flag: region) { c.region = region }
+    if let folder = settings.string(.s3Folder, flag: folder) { c.folder = folder }
+    if let lookup = settings.sourced(.s3BucketLookupType, flag: bucketLookup), !lookup.value.isEmpty {
+      if let value = S3BucketLookup(rawValue: lookup.value) {
+        c.bucketLookup = value
       } else {
-        problems.append("--s3-bucket-lookup-type \(quoted(bucketLookup)) must be auto, dns or path")
+        settings.report(lookup, "must be auto, dns or path")
       }
     }
-    if let timeout {
-      if let d = GoDuration.parse(timeout), d > .zero {
-        c.timeout = d
-      } else {
-        problems.append("--s3-timeout \(quoted(timeout)) is not a positive duration: write it like 5m, 30s or 1h")
-      }
-    }
-    if let readTimeout {
-      if let d = GoDuration.parse(readTimeout), d > .zero {
-        c.readTimeout = d
-      } else {
-        problems.append("--s3-read-timeout \(quoted(readTimeout)) is not a positive duration: write it like 60s or 2m")
-      }
-    }
-    c.proxy = nonEmpty(proxy)
-    if let retention { c.retention = retention }
+    if let d = settings.duration(.s3Timeout, flag: timeout, positive: true, example: "5m, 30s or 1h") { c.timeout = d }
+    if let d = settings.duration(.s3ReadTimeout, flag: readTimeout, positive: true, example: "60s or 2m") { c.readTimeout = d }
+    c.proxy = settings.string(.s3Proxy, flag: proxy)
+    if let n = settings.int(.s3Retention, flag: retention, minimum: 0) { c.retention = n }
+    let env = settings.layer.environmentVariables
     c.proxyEnvironment = env.filter { S3Configuration.proxyVariables.contains($0.key) }
 
     var fileKeys = S3CredentialsFile.Keys()
-    if let file = credentialsFile ?? nonEmpty(env["AWS_SHARED_CREDENTIALS_FILE"]) {
+    if let file = settings.string(.s3CredentialsFile, flag: credentialsFile) {
       do {
         let text = try String(contentsOfFile: file, encoding: .utf8)
-        fileKeys = S3CredentialsFile.parse(text, profile: nonEmpty(env["AWS_PROFILE"]) ?? "default")
+        fileKeys = S3CredentialsFile.parse(text, profile: settings.layer.variable("AWS_PROFILE") ?? "default")
         if fileKeys.accessKey == nil && fileKeys.secretKey == nil {
-          problems.append("--s3-credentials-file \(file) holds no aws_access_key_id/aws_secret_access_key (or AWS_ACCESS_KEY_ID=…) lines")
+          settings.report("--s3-credentials-file \(file) holds no aws_access_key_id/aws_secret_access_key (or AWS_ACCESS_KEY_ID=…) lines")
         }
       } catch {
-        problems.append("--s3-credentials-file \(file): cannot read it (\(error.localizedDescription))")
+        settings.report("--s3-credentials-file \(file): cannot read it (\(error.localizedDescription))")
       }
     }
-    c.accessKey = nonEmpty(accessKey) ?? nonEmpty(env["AWS_ACCESS_KEY_ID"]) ?? fileKeys.accessKey
-    c.secretKey = nonEmpty(secretKey) ?? nonEmpty(env["AWS_SECRET_ACCESS_KEY"]) ?? fileKeys.secretKey
-    c.sessionToken = nonEmpty(sessionToken) ?? nonEmpty(env["AWS_SESSION_TOKEN"]) ?? fileKeys.sessionToken
-    return (c, problems)
+    c.accessKey = settings.string(.s3AccessKey, flag: accessKey) ?? fileKeys.accessKey
+    c.secretKey = settings.string(.s3SecretKey, flag: secretKey) ?? fileKeys.secretKey
+    c.sessionToken = settings.string(.s3SessionToken, flag: sessionToken) ?? fileKeys.sessionToken
+    return c
   }
 }

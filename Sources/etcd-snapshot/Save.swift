@@ -3,6 +3,7 @@ import EtcdClient
 import EtcdSnapshot
 import Foundation
 import SnapshotCore
+import SnapshotSettings
 
 struct Save: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -31,11 +32,15 @@ struct Save: AsyncParsableCommand {
   @OptionGroup var connection: ConnectionOptions
   @OptionGroup var directory: DirectoryOptions
 
-  @Option(name: .customLong("name"), help: ArgumentHelp("Snapshot name prefix.", valueName: "prefix"))
-  var name = "on-demand"
+  @Option(name: .customLong("name"), help: help("Snapshot name prefix (default on-demand).", .name, valueName: "prefix"))
+  var name: String?
 
-  @Option(name: .customLong("node-name"), help: ArgumentHelp("Node name in the snapshot name (default: the host name).", valueName: "node"))
-  var nodeName: String?
+  @OptionGroup var nodeName: NodeNameOption
+
+  @Flag(
+    name: [.customLong("snapshot-compress"), .customLong("etcd-snapshot-compress")],
+    help: help("k3s's zip compression: not supported yet; the snapshot is saved uncompressed (a warning says so).", .snapshotCompress))
+  var compress = false
 
   @OptionGroup var s3: S3Options
 
@@ -44,21 +49,23 @@ struct Save: AsyncParsableCommand {
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
-    try await runReporting(debug: global.debug) { try await save() }
+    try await runReporting(global) { invocation in try await save(invocation) }
   }
 
-  private func save() async throws {
-    let env = ProcessInfo.processInfo.environment
-    let (conn, flagProblems) = connection.configuration(environment: env)
+  private func save(_ invocation: Invocation) async throws {
+    var settings = invocation.settings()
+    let conn = connection.configuration(&settings)
     var config = SaveConfiguration(
-      connection: conn, storage: directory.configuration(environment: env), nodeName: nodeName ?? hostName())
-    config.namePrefix = name
-    let (s3Config, s3Problems) = s3.configuration(environment: env)
-    config.s3 = s3Config
-    config.waitLock = try lock.duration()
-    let problems = flagProblems + s3Problems + config.problems()
-    guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
-    let save = SaveSnapshot(configuration: config, logger: makeLogger(debug: global.debug))
+      connection: conn, storage: directory.configuration(&settings), nodeName: nodeName.value(settings) ?? hostName())
+    if let prefix = settings.sourced(.name, flag: name)?.value { config.namePrefix = prefix }
+    config.s3 = s3.configuration(&settings)
+    config.waitLock = lock.duration(&settings)
+    let compressAsked = settings.bool(.snapshotCompress, flag: compress ? true : nil)
+    try invocation.check(settings, config.problems())
+    if compressAsked {
+      note("etcd-snapshot: warning: --snapshot-compress (etcd-snapshot-compress) is not supported yet; the snapshot is saved uncompressed")
+    }
+    let save = SaveSnapshot(configuration: config, logger: invocation.logger())
     let draw: @Sendable (SaveProgress) -> Void = { drawProgress($0) }
     let progress = stderrIsTerminal ? draw : nil
     let result = try await save.run(

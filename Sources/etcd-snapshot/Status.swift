@@ -2,6 +2,7 @@ import ArgumentParser
 import EtcdSnapshot
 import Foundation
 import SnapshotCore
+import SnapshotSettings
 
 struct Status: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -21,8 +22,8 @@ struct Status: AsyncParsableCommand {
 
   @OptionGroup var directory: DirectoryOptions
 
-  @Option(name: [.short, .customLong("output")], help: "Output format: table or json.")
-  var output: OutputFormat = .table
+  @Option(name: [.short, .customLong("output")], help: help("Output format: table or json.", .output))
+  var output: OutputFormat?
 
   @Argument(help: ArgumentHelp("A snapshot path (./x, /x), or a name that `ls` prints (looked up in --dir).", valueName: "snapshot"))
   var snapshot: String
@@ -32,11 +33,17 @@ struct Status: AsyncParsableCommand {
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
-    try await runReporting(debug: global.debug) {
-      let env = ProcessInfo.processInfo.environment
-      let storage = directory.configuration(environment: env)
-      let s3Config = try s3.validated(environment: env)
-      let report = try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: makeLogger(debug: global.debug)) {
+    try await runReporting(global) { invocation in
+      var settings = invocation.settings()
+      let storage = directory.configuration(&settings)
+      let s3Config = s3.configuration(&settings)
+      var output = OutputFormat.resolve(self.output, &settings)
+      if output == .yaml {
+        if self.output == .yaml { settings.report("status -o yaml: status prints table or json, as etcdutl") }
+        output = .table
+      }
+      try invocation.check(settings)
+      let report = try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: invocation.logger()) {
         path, metadata in try ReadSnapshotStatus.run(path: path, metadata: metadata)
       }
       let f = report.figures
@@ -49,7 +56,7 @@ struct Status: AsyncParsableCommand {
             hash: f.hash, revision: f.revision, totalKey: f.totalKey, totalSize: f.totalSize,
             version: f.version.isEmpty ? nil : f.version, metadata: report.metadata))
         print(String(decoding: data, as: UTF8.self))
-      case .table:
+      case .table, .yaml:
         var header = ["HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"]
         var row = [String(f.hash, radix: 16), String(f.revision), String(f.totalKey), humanBytes(f.totalSize)]
         if !f.version.isEmpty {

@@ -2,6 +2,7 @@ import ArgumentParser
 import EtcdSnapshot
 import Foundation
 import SnapshotCore
+import SnapshotSettings
 
 struct Verify: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -23,7 +24,7 @@ struct Verify: AsyncParsableCommand {
 
   @OptionGroup var directory: DirectoryOptions
 
-  @Flag(name: .customLong("all"), help: "Verify every snapshot that `ls` lists.")
+  @Flag(name: .customLong("all"), help: "Verify every snapshot that `ls` lists (flag only).")
   var all = false
 
   @Argument(help: ArgumentHelp("Snapshot paths or names.", valueName: "snapshot"))
@@ -39,11 +40,12 @@ struct Verify: AsyncParsableCommand {
   }
 
   func run() async throws {
-    try await runReporting(debug: global.debug) {
-      let env = ProcessInfo.processInfo.environment
-      let storage = directory.configuration(environment: env)
-      let s3Config = try s3.validated(environment: env)
-      let logger = makeLogger(debug: global.debug)
+    try await runReporting(global) { invocation in
+      var settings = invocation.settings()
+      let storage = directory.configuration(&settings)
+      let s3Config = s3.configuration(&settings)
+      try invocation.check(settings)
+      let logger = invocation.logger()
       // (label, name or path, metadata, in S3)
       var targets: [(label: String, argument: String, metadata: SnapshotMetadata?, remote: Bool)] = []
       if all {

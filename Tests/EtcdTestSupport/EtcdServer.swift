@@ -301,7 +301,10 @@ package final class EtcdServer: Sendable {
 
   /// The environment for etcd tools: no ETCDCTL_* from the outer shell.
   package static var cleanEnvironment: [String: String] {
-    var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("ETCDCTL_") }
+    // The tool's own and k3s's variables too: a test sets what it means to.
+    var env = ProcessInfo.processInfo.environment.filter {
+      !$0.key.hasPrefix("ETCDCTL_") && !$0.key.hasPrefix("ETCD_SNAPSHOT_") && !$0.key.hasPrefix("K3S_")
+    }
     env["ETCDCTL_API"] = "3"
     return env
   }

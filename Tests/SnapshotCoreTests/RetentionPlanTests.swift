@@ -92,7 +92,7 @@ struct RetentionPlanTests {
   @Test("an item is kept exactly when fewer than N items of its group are newer")
   func keepsExactlyTheNewest() async {
     await propertyCheck(count: 500, input: uniqueItemsGen, keepGen) { items, keep in
-      let n = max(1, keep)
+      let n = keep < 1 ? Int.max : keep
       let plan = RetentionPlan.make(items, keep: keep)
       let kept = Set(plan.keep)
       for item in items {
@@ -129,10 +129,12 @@ struct RetentionPlanTests {
     }
   }
 
-  @Test("keep below 1 behaves as 1")
-  func keepBelowOne() async {
+  @Test("keep 0 or below keeps everything (k3s: retention 0 never prunes)")
+  func keepZeroKeepsAll() async {
     await propertyCheck(count: 300, input: uniqueItemsGen, Gen.int(in: Int.min...0)) { items, keep in
-      #expect(RetentionPlan.make(items, keep: keep) == RetentionPlan.make(items, keep: 1))
+      let plan = RetentionPlan.make(items, keep: keep)
+      #expect(plan.delete.isEmpty)
+      #expect(Set(plan.keep) == Set(items))
     }
   }
 

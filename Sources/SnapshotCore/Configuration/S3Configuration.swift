@@ -174,8 +174,8 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
         "no S3 secret key: set AWS_SECRET_ACCESS_KEY or --s3-credentials-file (or --s3-secret-key, which shows in the process list)")
     }
     if timeout <= .zero { problems.append("--s3-timeout must be positive") }
-    if retention < 1 {
-      problems.append("--s3-retention must be at least 1 (got \(retention)): pruning never deletes the newest snapshot")
+    if retention < 0 {
+      problems.append("--s3-retention must be 0 (never prune) or more (got \(retention))")
     }
     if insecure && (endpointCA != nil || skipSSLVerify) {
       problems.append("--s3-insecure (plain http) cannot be combined with --s3-endpoint-ca or --s3-skip-ssl-verify")

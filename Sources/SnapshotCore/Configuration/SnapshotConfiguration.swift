@@ -78,7 +78,8 @@ package struct SaveConfiguration: Sendable, Codable {
 package struct PruneConfiguration: Sendable, Codable {
   /// Where the snapshots are.
   package var storage: SnapshotDirectoryConfiguration
-  /// Snapshots kept per node and prefix (`--snapshot-retention`, default 5).
+  /// Snapshots kept per node and prefix (`--snapshot-retention`, default 5); 0 keeps all, as
+  /// in k3s.
   package var retention: Int = 5
   /// Only snapshots with this name prefix (`--name`, default `on-demand` as in k3s).
   package var namePrefix: String = "on-demand"
@@ -100,8 +101,8 @@ package struct PruneConfiguration: Sendable, Codable {
   /// Every problem, in words.
   package func problems() -> [String] {
     var problems = storage.problems()
-    if retention < 1 {
-      problems.append("--snapshot-retention must be at least 1 (got \(retention)): pruning never deletes the newest snapshot")
+    if retention < 0 {
+      problems.append("--snapshot-retention must be 0 (never prune) or more (got \(retention))")
     }
     if let p = SnapshotName.problem(with: namePrefix, flag: "--name") { problems.append(p) }
     if let node, let p = SnapshotName.problem(with: node, flag: "--node") { problems.append(p) }

@@ -38,11 +38,11 @@ package struct RetentionPlan: Equatable, Sendable {
   /// Keeps the newest `keep` snapshots of every group and marks the rest for deletion.
   ///
   /// Ties in time are broken by name so that the plan does not depend on input order.
-  /// `keep` below 1 is treated as 1: pruning never deletes a group's newest snapshot.
+  /// `keep` 0 (or less) keeps everything, as k3s's retention 0: pruning is off.
   /// With `now` (Unix seconds), names more than `futureSkew` ahead of it are set apart in
   /// `future`: neither kept by count nor deleted.
   package static func make(_ items: [RetentionItem], keep: Int, now: Int64? = nil) -> RetentionPlan {
-    let keepCount = max(1, keep)
+    let keepCount = keep < 1 ? Int.max : keep
     var kept: [RetentionItem] = []
     var deleted: [RetentionItem] = []
     var future: [RetentionItem] = []

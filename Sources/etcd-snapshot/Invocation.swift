@@ -1,0 +1,94 @@
+import ArgumentParser
+import EtcdSnapshot
+import Foundation
+import Logging
+import SnapshotCore
+import SnapshotSettings
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// What every command starts from: the config files and the environment merged below its
+/// flags (`SettingsLayer`), the global switches resolved, and what was wrong with them.
+struct Invocation: Sendable {
+  let layer: SettingsLayer
+  let debug: Bool
+  /// Problems of the config files and of the global options; reported with the command's own.
+  let problems: [String]
+
+  /// Reads the config files (`--config`, `ETCD_SNAPSHOT_CONFIG_FILE` or the default, then
+  /// `FILE.d/*.yaml`), opens the `--log` file, and prints one warning per unknown key.
+  static func start(_ global: GlobalOptions, environment: [String: String]) -> Invocation {
+    let (files, fileProblems) = ConfigFiles.load(flag: global.config, environment: environment)
+    let layer = SettingsLayer(files: files, environment: environment)
+    var reader = SettingsReader(layer)
+    let debug = reader.bool(.debug, flag: global.debug ? true : nil)
+    let alsoStderr = reader.bool(.alsoLogToStderr, flag: global.alsoLogToStderr ? true : nil)
+    if let path = reader.string(.log, flag: global.log) {
+      if let problem = Diagnostics.open(logFile: path, alsoStderr: alsoStderr) { reader.report(problem) }
+    }
+    for warning in layer.warnings { note("etcd-snapshot: warning: \(warning)") }
+    if debug && !layer.paths.isEmpty { note("etcd-snapshot: config files read: \(layer.paths.joined(separator: ", "))") }
+    return Invocation(layer: layer, debug: debug, problems: fileProblems + layer.problems + reader.problems)
+  }
+
+  /// A reader for the command's own settings.
+  func settings() -> SettingsReader { SettingsReader(layer) }
+
+  /// Throws every problem at once: those of the files and global options, those the reader
+  /// collected, and `more` (a configuration's own `problems()`).
+  func check(_ settings: SettingsReader, _ more: [String] = []) throws(SnapshotError) {
+    let all = problems + settings.problems + more
+    guard all.isEmpty else { throw SnapshotError.invalid(all) }
+  }
+
+  func logger() -> Logger { makeLogger(debug: debug) }
+}
+
+/// Runs a command body and turns its errors into a message and an exit status.
+///
+/// Every command runs under `cancellingOnSignals`: SIGINT or SIGTERM cancels it, it removes
+/// what it started (a `.part`, a download, a half-built data dir) and exits 130.
+func runReporting(_ global: GlobalOptions, _ body: @escaping @Sendable (Invocation) async throws -> Void) async throws {
+  let invocation = Invocation.start(global, environment: ProcessInfo.processInfo.environment)
+  do {
+    try await cancellingOnSignals { try await body(invocation) }
+  } catch let error as SnapshotError {
+    clearProgressLine()
+    note("etcd-snapshot: error: \(error.message)")
+    if invocation.debug, let cause = error.cause { note("  cause: \(cause)") }
+    throw ExitCode(error.code.exitStatus)
+  }
+}
+
+/// Where messages go: standard error, or the `--log` file (k3s's `--log`), or both.
+enum Diagnostics {
+  private static let sink = Mutex<(file: Int32?, alsoStderr: Bool)>((nil, false))
+
+  /// Sends messages to `logFile` from now on (created 0600, appended to); a problem in words
+  /// when it cannot be opened.
+  static func open(logFile: String, alsoStderr: Bool) -> String? {
+    let fd = Glibc.open(logFile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+    guard fd >= 0 else {
+      return "--log \(logFile): cannot open it for appending (\(String(cString: strerror(errno)))): check the directory exists and is writable"
+    }
+    sink.withLock { $0 = (fd, alsoStderr) }
+    return nil
+  }
+
+  static func write(_ text: String) {
+    let (file, alsoStderr) = sink.withLock { $0 }
+    if let file {
+      let stamp = ISO8601DateFormatter().string(from: Date())
+      let line = text.split(separator: "\n", omittingEmptySubsequences: false).map { "\(stamp) \($0)" }.joined(separator: "\n") + "\n"
+      line.utf8CString.withUnsafeBufferPointer { buffer in
+        _ = Glibc.write(file, buffer.baseAddress, buffer.count - 1)
+      }
+    }
+    if file == nil || alsoStderr {
+      FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+  }
+}
