@@ -4,6 +4,7 @@
 Usage:
   scripts/moto-s3.py [--port 0] [--host 127.0.0.1] [--bucket NAME ...]
                      [--region us-east-1] [--min-part-size N]
+                     [--web-identity-token TOKEN] [--sts-duration-seconds N]
                      [--exit-on-stdin-eof] [--verbose]
 
   --port P             port to listen on (0, the default: the kernel picks a free one)
@@ -13,6 +14,13 @@ Usage:
   --min-part-size N    smallest multipart part (but the last) that CompleteMultipartUpload
                        accepts (moto's S3_UPLOAD_PART_MIN_SIZE; default 5 MiB, as AWS;
                        smaller parts get EntityTooSmall)
+  --web-identity-token TOKEN
+                       STS AssumeRoleWithWebIdentity (unsigned, as on AWS: the token is the
+                       proof) succeeds only with this token; any other gets
+                       InvalidIdentityToken (400). Without the option it is refused.
+  --sts-duration-seconds N
+                       lifetime of the credentials STS issues (default 3600); as on AWS, S3
+                       refuses them with ExpiredToken (400) once they have expired
   --exit-on-stdin-eof  also stop when stdin reaches EOF (the parent went away)
   --verbose            log every request (werkzeug's access log) to stderr
 
@@ -21,12 +29,14 @@ What it does, in one process:
      same app as `moto_server`) in werkzeug's threaded dev server, with the RAW_URI patch
      below active;
   2. while auth is still off (moto's default), creates an IAM user, an access key and an
-     inline s3:* policy, and the --bucket buckets, with boto3 against itself;
+     inline s3:* policy, a role (etcd-snapshot-test-role) with the same policy for web
+     identity, and the --bucket buckets, with boto3 against itself;
   3. switches authentication on: POST /moto-api/reset-auth, body `0`, Content-Type
      text/plain (from then on every request must carry a valid SigV4 signature by that
      key: a wrong secret gets SignatureDoesNotMatch, an unknown key InvalidAccessKeyId);
   4. prints ONE line of JSON on stdout and flushes it:
-       {"port": P, "endpoint": "127.0.0.1:P", "access_key": "...", "secret_key": "..."}
+       {"port": P, "endpoint": "127.0.0.1:P", "access_key": "...", "secret_key": "...",
+        "role_arn": "arn:aws:iam::123456789012:role/etcd-snapshot-test-role"}
      Nothing else is ever written to stdout (stray prints go to stderr).
   5. serves until SIGTERM or SIGINT (exit 0), or stdin EOF with --exit-on-stdin-eof.
      If the startup fails the exit status is 1 and nothing is printed on stdout.
@@ -40,6 +50,7 @@ Needs: Python 3.11, moto[server] 5.2.x (with flask, werkzeug) and boto3 (tested 
 moto 5.2.1, werkzeug 3.1.8, flask 3.1.3, boto3/botocore 1.43.11).
 """
 import argparse
+import datetime
 import http.client
 import json
 import logging
@@ -70,6 +81,10 @@ S3_ALL_POLICY = json.dumps({
 })
 
 
+ROLE_NAME = "etcd-snapshot-test-role"
+WEB_IDENTITY = {"token": None, "duration": None}
+
+
 def load_moto():
     """Imports moto (after the environment is final) and applies the RAW_URI patch.
 
@@ -96,7 +111,66 @@ def load_moto():
 
     orig = _auth.ActionAuthenticatorMixin._authenticate_and_authorize_action
 
+    from moto.core.utils import utcnow
+    from moto.s3.exceptions import S3ClientError
+    from moto.sts.models import sts_backends
+
+    class TokenError(S3ClientError):
+        pass
+
+    def is_web_identity_call(self):
+        """Ours: the unsigned AssumeRoleWithWebIdentity call, which AWS takes without a
+        signature (the web identity token is the proof); checked in the action below."""
+        if "Authorization" in self.headers:
+            return False
+        action = (getattr(self, "data", None) or {}).get("Action") or self.querystring.get("Action")
+        if isinstance(action, list):
+            action = action[0] if action else None
+        return action == "AssumeRoleWithWebIdentity"
+
+    from moto.sts.exceptions import STSClientError
+    from moto.sts.responses import TokenResponse
+
+    original_web_identity = TokenResponse.assume_role_with_web_identity
+
+    def web_identity(self):
+        token = self._get_param("WebIdentityToken")
+        if WEB_IDENTITY["token"] is None or token != WEB_IDENTITY["token"]:
+            raise STSClientError("InvalidIdentityToken", "The web identity token that was passed could not be validated by AWS.")
+        if WEB_IDENTITY["duration"] is not None:
+            original_int = self._get_int_param
+            self._get_int_param = lambda name, default=None: (
+                WEB_IDENTITY["duration"] if name == "DurationSeconds" else original_int(name, default))
+        print(f"moto-s3: AssumeRoleWithWebIdentity for {self._get_param('RoleArn')}", file=sys.stderr)
+        return original_web_identity(self)
+
+    TokenResponse.assume_role_with_web_identity = web_identity
+
+    def check_expiry(self):
+        """Ours: temporary credentials stop working once they have expired, as on AWS (moto
+        keeps accepting them). A request counts as used when it was signed (X-Amz-Date), so
+        that a request the test proxy holds back is judged by when the client made it."""
+        token = self.headers.get("X-Amz-Security-Token")
+        auth = self.headers.get("Authorization") or ""
+        if not token or "Credential=" not in auth:
+            return
+        key_id = auth.split("Credential=", 1)[1].split("/", 1)[0]
+        try:
+            signed = datetime.datetime.strptime(self.headers.get("X-Amz-Date") or "", "%Y%m%dT%H%M%SZ")
+        except ValueError:
+            signed = utcnow()
+        for backend in sts_backends.values():
+            for partition in backend.values():
+                for role in partition.assumed_roles:
+                    if role.access_key_id == key_id and role.expiration < signed:
+                        print(f"moto-s3: ExpiredToken for {key_id}", file=sys.stderr)
+                        raise TokenError("ExpiredToken", "The provided token has expired.")
+
     def patched(self, iam_request_cls, resource="*"):
+        if (_auth.ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT):
+            if iam_request_cls.__name__ != "S3IAMRequest" and is_web_identity_call(self):
+                return None
+            check_expiry(self)
         # Ours, not in the shared tool: with auth on, a request without an Authorization
         # header (unsigned, or a presigned URL) makes stock moto fail with HTTP 500
         # (KeyError 'Authorization'). S3 answers 403 AccessDenied; so do we.
@@ -148,6 +222,8 @@ def parse_args(argv):
     p.add_argument("--bucket", action="append", default=[])
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--min-part-size", type=int, default=None)
+    p.add_argument("--web-identity-token", default=None)
+    p.add_argument("--sts-duration-seconds", type=int, default=None)
     p.add_argument("--exit-on-stdin-eof", action="store_true")
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
@@ -168,6 +244,11 @@ def bootstrap(endpoint_url, region, buckets):
     key = iam.create_access_key(UserName=USER_NAME)["AccessKey"]
     iam.put_user_policy(UserName=USER_NAME, PolicyName="s3-all",
                         PolicyDocument=S3_ALL_POLICY)
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": "oidc.example"},
+        "Action": "sts:AssumeRoleWithWebIdentity"}]})
+    role_arn = iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    iam.put_role_policy(RoleName=ROLE_NAME, PolicyName="s3-all", PolicyDocument=S3_ALL_POLICY)
     s3 = session.client("s3", endpoint_url=endpoint_url, config=cfg)
     for name in buckets:
         if region == "us-east-1":
@@ -175,7 +256,7 @@ def bootstrap(endpoint_url, region, buckets):
         else:
             s3.create_bucket(Bucket=name,
                              CreateBucketConfiguration={"LocationConstraint": region})
-    return key["AccessKeyId"], key["SecretAccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"], role_arn
 
 
 def enable_auth(host, port):
@@ -202,6 +283,8 @@ def main(argv=None):
     if args.min_part_size is not None:
         # moto.settings reads it at import time (default 5 MiB, as AWS)
         os.environ["S3_UPLOAD_PART_MIN_SIZE"] = str(args.min_part_size)
+    WEB_IDENTITY["token"] = args.web_identity_token
+    WEB_IDENTITY["duration"] = args.sts_duration_seconds
     app, handler = load_moto()
     handler.verbose = args.verbose
 
@@ -228,7 +311,7 @@ def main(argv=None):
     url_host = f"[{connect_host}]" if ":" in connect_host else connect_host
     endpoint = f"{url_host}:{port}"
     try:
-        access_key, secret_key = bootstrap(f"http://{endpoint}", args.region, args.bucket)
+        access_key, secret_key, role_arn = bootstrap(f"http://{endpoint}", args.region, args.bucket)
         enable_auth(connect_host, port)
     except Exception as e:  # noqa: BLE001 - report any startup failure plainly
         print(f"moto-s3: startup failed: {type(e).__name__}: {e}", file=sys.stderr)
@@ -239,7 +322,8 @@ def main(argv=None):
 
     _REAL_STDOUT.write(json.dumps({"port": port, "endpoint": endpoint,
                                    "access_key": access_key,
-                                   "secret_key": secret_key}) + "\n")
+                                   "secret_key": secret_key,
+                                   "role_arn": role_arn}) + "\n")
     _REAL_STDOUT.flush()
 
     if args.exit_on_stdin_eof:

@@ -82,7 +82,9 @@ extension SettingKey {
   public static let s3AccessKey = s3Key("access-key", foreignVariables: ["AWS_ACCESS_KEY_ID"])
   public static let s3SecretKey = s3Key("secret-key", foreignVariables: ["AWS_SECRET_ACCESS_KEY"])
   public static let s3SessionToken = s3Key("session-token", foreignVariables: ["AWS_SESSION_TOKEN"])
-  public static let s3CredentialsFile = s3Key("credentials-file", foreignVariables: ["AWS_SHARED_CREDENTIALS_FILE"])
+  /// Not `AWS_SHARED_CREDENTIALS_FILE`: that one is the credential chain's shared file, which
+  /// may lack keys (the chain goes on), where this file must hold them.
+  public static let s3CredentialsFile = s3Key("credentials-file")
   public static let s3Bucket = s3Key("bucket")
   public static let s3Region = s3Key("region")
   public static let s3Folder = s3Key("folder")

@@ -137,6 +137,10 @@ struct S3Options: ParsableArguments {
     c.accessKey = settings.string(.s3AccessKey, flag: accessKey) ?? fileKeys.accessKey
     c.secretKey = settings.string(.s3SecretKey, flag: secretKey) ?? fileKeys.secretKey
     c.sessionToken = settings.string(.s3SessionToken, flag: sessionToken) ?? fileKeys.sessionToken
+    if c.accessKey == nil && c.secretKey == nil {
+      // No keys given: the AWS default chain (web identity, shared files, container, IMDS).
+      c.credentialChain = S3CredentialChain(environment: env, region: c.region, home: settings.layer.variable("HOME") ?? accountHome())
+    }
     return c
   }
 }

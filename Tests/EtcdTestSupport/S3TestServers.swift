@@ -24,11 +24,13 @@ package final class MotoS3Server: Sendable {
     var port: Int
     var accessKey: String
     var secretKey: String
+    var roleARN: String
 
     enum CodingKeys: String, CodingKey {
       case port
       case accessKey = "access_key"
       case secretKey = "secret_key"
+      case roleARN = "role_arn"
     }
   }
 
@@ -40,15 +42,29 @@ package final class MotoS3Server: Sendable {
   package let accessKey: String
   /// Its secret.
   package let secretKey: String
+  /// A role with the same rights, for web identity (STS AssumeRoleWithWebIdentity).
+  package let roleARN: String
+  /// The only token STS accepts for the role (nil: web identity is refused).
+  package let webIdentityToken: String?
 
-  /// Starts the server with `buckets` created.
-  package init(buckets: [String]) async throws {
-    process = try TestProcess.start(
-      "/usr/bin/env", ["python3", repositoryRoot() + "/scripts/moto-s3.py", "--port", "0"] + buckets.flatMap { ["--bucket", $0] })
+  /// Starts the server with `buckets` created; STS issues credentials for `webIdentityToken`
+  /// that expire after `stsDuration` seconds (S3 then refuses them, as AWS does).
+  package init(buckets: [String], webIdentityToken: String? = nil, stsDuration: Int? = nil) async throws {
+    var args = ["python3", repositoryRoot() + "/scripts/moto-s3.py", "--port", "0"] + buckets.flatMap { ["--bucket", $0] }
+    if let webIdentityToken { args += ["--web-identity-token", webIdentityToken] }
+    if let stsDuration { args += ["--sts-duration-seconds", String(stsDuration)] }
+    process = try TestProcess.start("/usr/bin/env", args)
     let started = try await firstJSONLine(process, Started.self, what: "moto-s3.py")
     port = started.port
     accessKey = started.accessKey
     secretKey = started.secretKey
+    roleARN = started.roleARN
+    self.webIdentityToken = webIdentityToken
+  }
+
+  /// How many credentials moto's STS has issued for web identity so far.
+  package var webIdentityGrants: Int {
+    process.stderrSoFar.components(separatedBy: "moto-s3: AssumeRoleWithWebIdentity for").count - 1
   }
 
   /// `127.0.0.1:PORT`, for `--s3-endpoint`.
@@ -200,4 +216,55 @@ package final class S3TestProxy: Sendable {
   }
 
   deinit { process.signal(SIGTERM) }
+}
+
+/// Stand-ins for the EC2 instance metadata service (IMDSv2) and the container credentials
+/// endpoint (`scripts/aws-credentials-server.py`), handing out real credentials of `moto`
+/// (obtained from its STS with the web identity token).
+package final class AWSCredentialsServer: Sendable {
+  struct Started: Decodable {
+    var port: Int
+    var imdsEndpoint: String
+    var containerURI: String
+    var containerToken: String
+
+    enum CodingKeys: String, CodingKey {
+      case port
+      case imdsEndpoint = "imds_endpoint"
+      case containerURI = "container_uri"
+      case containerToken = "container_token"
+    }
+  }
+
+  package let process: RunningProcess
+  /// `http://127.0.0.1:PORT`, for AWS_EC2_METADATA_SERVICE_ENDPOINT.
+  package let imdsEndpoint: String
+  /// For AWS_CONTAINER_CREDENTIALS_FULL_URI.
+  package let containerURI: String
+  /// The Authorization value the container endpoint wants.
+  package let containerToken: String
+
+  package init(moto: MotoS3Server) async throws {
+    guard let token = moto.webIdentityToken else { throw HarnessError("the credentials server needs moto with a web identity token") }
+    process = try TestProcess.start(
+      "/usr/bin/env",
+      [
+        "python3", repositoryRoot() + "/scripts/aws-credentials-server.py", "--moto-endpoint", moto.endpoint, "--role-arn", moto.roleARN,
+        "--web-identity-token", token,
+      ])
+    let started = try await firstJSONLine(process, Started.self, what: "aws-credentials-server.py")
+    imdsEndpoint = started.imdsEndpoint
+    containerURI = started.containerURI
+    containerToken = started.containerToken
+  }
+
+  /// The requests served so far: (method, path, status).
+  package var requests: [(method: String, path: String, status: Int)] {
+    process.stderrSoFar.split(separator: "\n").compactMap { line in
+      guard let data = line.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        let method = object["method"] as? String, let path = object["path"] as? String, let status = object["status"] as? Int
+      else { return nil }
+      return (method, path, status)
+    }
+  }
 }

@@ -49,6 +49,9 @@ package final class RunningProcess: @unchecked Sendable {
   /// What it has written to standard output so far.
   package var stdoutSoFar: String { (try? String(contentsOfFile: directory.path + "/stdout", encoding: .utf8)) ?? "" }
 
+  /// What it has written to standard error so far.
+  package var stderrSoFar: String { (try? String(contentsOfFile: directory.path + "/stderr", encoding: .utf8)) ?? "" }
+
   /// Waits for the exit (killing it after `timeout`) and returns what it printed.
   package func wait(timeout: Duration = .seconds(120)) throws -> ProcessResult {
     let deadline = ContinuousClock.now + timeout

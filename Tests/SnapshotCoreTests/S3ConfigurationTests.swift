@@ -54,7 +54,7 @@ struct S3ConfigurationTests {
     var c = S3Configuration()
     c.endpoint = "https://minio:9000"
     c.timeout = .zero
-    c.retention = 0
+    c.retention = -1
     c.folder = "a//b"
     c.proxy = "socks5://x"
     let p = c.problems().joined(separator: "\n")

@@ -80,12 +80,3 @@ extension SnapshotReference {
     }
   }
 }
-
-extension SnapshotError {
-  /// `error` itself when it is a `SnapshotError`, else an internal error naming it.
-  package static func wrapping(_ error: any Error) -> SnapshotError {
-    if let e = error as? SnapshotError { return e }
-    if error is CancellationError { return SnapshotError(.cancelled, "stopped on request") }
-    return SnapshotError(.internal, "\(error)")
-  }
-}

@@ -51,6 +51,9 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
   package var partSize: Int64 = 8 * 1024 * 1024
   /// The proxy variables of the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, lower-case too).
   package var proxyEnvironment: [String: String] = [:]
+  /// Where credentials come from when no keys are given (the AWS default chain); nil: the
+  /// keys above are required.
+  package var credentialChain: S3CredentialChain?
 
   /// The environment variables that choose a proxy, as Go reads them.
   package static let proxyVariables = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"]
@@ -152,7 +155,7 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
   package func problems() -> [String] {
     var problems: [String] = []
     if bucket.isEmpty {
-      problems.append("--s3-bucket is required with --s3 (or set it in the environment as ETCD_S3_BUCKET)")
+      problems.append("--s3-bucket is required with --s3 (or ETCD_SNAPSHOT_S3_BUCKET, or etcd-s3-bucket in the config file)")
     } else if bucket.count < 3 || bucket.count > 63 || bucket.contains("/") {
       problems.append("--s3-bucket \(quoted(bucket)) is not a bucket name: 3 to 63 characters, no slashes")
     }
@@ -165,11 +168,14 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
       problems.append("--s3-endpoint \(quoted(endpoint)) must be host[:port]; put key prefixes in --s3-folder")
     }
     if region.isEmpty { problems.append("--s3-region is empty") }
-    if accessKey == nil || accessKey?.isEmpty == true {
+    let hasAccess = !(accessKey ?? "").isEmpty
+    let hasSecret = !(secretKey ?? "").isEmpty
+    // With the chain, no keys at all is fine (it is asked at run time); half a pair never is.
+    if !hasAccess && (credentialChain == nil || hasSecret) {
       problems.append(
         "no S3 access key: set --s3-access-key, AWS_ACCESS_KEY_ID or --s3-credentials-file")
     }
-    if secretKey == nil || secretKey?.isEmpty == true {
+    if !hasSecret && (credentialChain == nil || hasAccess) {
       problems.append(
         "no S3 secret key: set AWS_SECRET_ACCESS_KEY or --s3-credentials-file (or --s3-secret-key, which shows in the process list)")
     }

@@ -65,3 +65,12 @@ package struct SnapshotError: Error, Sendable, CustomStringConvertible {
   /// The message alone: causes can carry paths or server text, never secrets.
   package var description: String { message }
 }
+
+extension SnapshotError {
+  /// `error` itself when it is a `SnapshotError`, else an internal error naming it.
+  package static func wrapping(_ error: any Error) -> SnapshotError {
+    if let e = error as? SnapshotError { return e }
+    if error is CancellationError { return SnapshotError(.cancelled, "stopped on request") }
+    return SnapshotError(.internal, "\(error)")
+  }
+}

@@ -178,7 +178,7 @@ extension S3Client {
       do {
         let extra = S3DownloadResume.headers(received: received, eTag: head?.eTag)
         let asked: Int64? = extra.isEmpty ? nil : received
-        let request = try request(.GET, key: key, query: [], headers: extra, body: .empty)
+        let request = try await request(.GET, key: key, query: [], headers: extra, body: .empty)
         let response = try await http.execute(request, deadline: Self.nioDeadline(deadline), logger: nil)
         let status = Int(response.status.code)
         var accepted = false

@@ -17,15 +17,17 @@ import SnapshotCore
 package final class S3Client: Sendable {
   /// The storage configuration.
   package let configuration: S3Configuration
-  let signer: S3Signer
+  /// Signs each request with the credentials current at that moment (temporary ones are
+  /// renewed before they expire, also during a long upload).
+  let credentials: S3CredentialProvider
   let http: HTTPClient
   let logger: Logger
   /// Where requests go through, for messages: `direct` or `proxy host:port`.
   package let route: String
 
-  private init(configuration: S3Configuration, signer: S3Signer, http: HTTPClient, logger: Logger, route: String) {
+  private init(configuration: S3Configuration, credentials: S3CredentialProvider, http: HTTPClient, logger: Logger, route: String) {
     self.configuration = configuration
-    self.signer = signer
+    self.credentials = credentials
     self.http = http
     self.logger = logger
     self.route = route
@@ -37,11 +39,13 @@ package final class S3Client: Sendable {
   ) async throws -> T {
     let client = try make(configuration, logger: logger)
     do {
+      // Credentials first: a chain that finds none fails before anything else is done.
+      _ = try await client.credentials.credentials()
       let result = try await body(client)
-      try? await client.http.shutdown()
+      await client.shutdown()
       return result
     } catch {
-      try? await client.http.shutdown()
+      await client.shutdown()
       throw error
     }
   }
@@ -82,11 +86,14 @@ package final class S3Client: Sendable {
       config.proxy = .server(host: p.host, port: p.port, authorization: auth)
       route = "proxy \(p.host):\(p.port)"
     }
-    let credentials = S3Credentials(accessKeyID: c.accessKey ?? "", secretAccessKey: c.secretKey ?? "", sessionToken: c.sessionToken)
-    let signer = S3Signer(credentials: credentials, region: c.region)
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     logger.debug("S3 client: \(c) via \(route)")
-    return S3Client(configuration: c, signer: signer, http: http, logger: logger, route: route)
+    return S3Client(configuration: c, credentials: S3CredentialProvider(c, logger: logger), http: http, logger: logger, route: route)
+  }
+
+  private func shutdown() async {
+    try? await http.shutdown()
+    await credentials.shutdown()
   }
 
   // MARK: Requests
@@ -227,7 +234,7 @@ package final class S3Client: Sendable {
   func request(
     _ method: HTTPMethod, key: String?, query: [(name: String, value: String)], headers extra: [(name: String, value: String)],
     body: Body
-  ) throws -> HTTPClientRequest {
+  ) async throws -> HTTPClientRequest {
     let (url, path, host) = url(key: key, query: query)
     var signed: [(name: String, value: String)] = [("host", host)]
     var payloadHash = S3Signer.emptyPayloadHash
@@ -252,6 +259,7 @@ package final class S3Client: Sendable {
     var request = HTTPClientRequest(url: url)
     request.method = method
     for (name, value) in signed { request.headers.add(name: name, value: value) }
+    let signer = S3Signer(credentials: try await credentials.credentials(), region: configuration.region)
     for (name, value) in signer.sign(signing, date: Date()) { request.headers.add(name: name, value: value) }
     if let buffer {
       request.body = .bytes(buffer)
@@ -267,7 +275,7 @@ package final class S3Client: Sendable {
     _ method: HTTPMethod, key: String?, query: [(name: String, value: String)], headers: [(name: String, value: String)],
     body: Body, deadline: ContinuousClock.Instant, maxBody: Int
   ) async throws -> Response {
-    let request = try request(method, key: key, query: query, headers: headers, body: body)
+    let request = try await request(method, key: key, query: query, headers: headers, body: body)
     let response = try await http.execute(request, deadline: Self.nioDeadline(deadline), logger: nil)
     let status = Int(response.status.code)
     var collected: [UInt8] = []

@@ -10,8 +10,10 @@ struct S3Fixture {
   let work: TemporaryDirectory
 
   /// Starts moto with `bucket`; snapshots go under `folder`.
-  init(bucket: String = "etcd-backups", folder: String = "clusters/prod/") async throws {
-    moto = try await MotoS3Server(buckets: [bucket])
+  init(bucket: String = "etcd-backups", folder: String = "clusters/prod/", webIdentityToken: String? = nil, stsDuration: Int? = nil)
+    async throws
+  {
+    moto = try await MotoS3Server(buckets: [bucket], webIdentityToken: webIdentityToken, stsDuration: stsDuration)
     self.bucket = bucket
     self.folder = folder
     work = try TemporaryDirectory(prefix: "s3")
