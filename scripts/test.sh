@@ -11,13 +11,15 @@
 #                                .swift-format config; generated code excluded)
 #   3. scripts/test-s3-proxies.sh  self-test of the S3 test servers (moto with signature
 #                                checks, the fault-injecting proxy) against boto3 and the aws cli
+#      scripts/test-aws-credentials.sh  the credential test servers (moto's STS, IMDSv2 and
+#                                container endpoints) against the aws cli's own credential chain
 #   4. swift build --build-tests
 #   5. swift test ARGS
 # Environment: SKIP_LINT=1 skips step 2.
 set -euo pipefail
 
 if [[ ${1:-} == -h || ${1:-} == --help ]]; then
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 
@@ -42,6 +44,8 @@ fi
 
 step "scripts/test-s3-proxies.sh (the S3 test servers work as the tests expect)"
 scripts/test-s3-proxies.sh || fail "scripts/test-s3-proxies.sh"
+step "scripts/test-aws-credentials.sh (the credential test servers work as the aws cli expects)"
+scripts/test-aws-credentials.sh || fail "scripts/test-aws-credentials.sh"
 
 step "swift build --build-tests"
 swift build --build-tests || fail "swift build --build-tests"
