@@ -62,33 +62,3 @@ func runReporting(_ global: GlobalOptions, _ body: @escaping @Sendable (Invocati
     throw ExitCode(error.code.exitStatus)
   }
 }
-
-/// Where messages go: standard error, or the `--log` file (k3s's `--log`), or both.
-enum Diagnostics {
-  private static let sink = Mutex<(file: Int32?, alsoStderr: Bool)>((nil, false))
-
-  /// Sends messages to `logFile` from now on (created 0600, appended to); a problem in words
-  /// when it cannot be opened.
-  static func open(logFile: String, alsoStderr: Bool) -> String? {
-    let fd = Glibc.open(logFile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
-    guard fd >= 0 else {
-      return "--log \(logFile): cannot open it for appending (\(String(cString: strerror(errno)))): check the directory exists and is writable"
-    }
-    sink.withLock { $0 = (fd, alsoStderr) }
-    return nil
-  }
-
-  static func write(_ text: String) {
-    let (file, alsoStderr) = sink.withLock { $0 }
-    if let file {
-      let stamp = ISO8601DateFormatter().string(from: Date())
-      let line = text.split(separator: "\n", omittingEmptySubsequences: false).map { "\(stamp) \($0)" }.joined(separator: "\n") + "\n"
-      line.utf8CString.withUnsafeBufferPointer { buffer in
-        _ = Glibc.write(file, buffer.baseAddress, buffer.count - 1)
-      }
-    }
-    if file == nil || alsoStderr {
-      FileHandle.standardError.write(Data((text + "\n").utf8))
-    }
-  }
-}

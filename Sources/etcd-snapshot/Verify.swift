@@ -56,7 +56,7 @@ struct Verify: AsyncParsableCommand {
           }
         }
         if targets.isEmpty {
-          print("no snapshots in \(storage.snapshotDirectory)" + (s3Config.map { " or s3://\($0.bucket)/\($0.keyPrefix)" } ?? ""))
+          print("no snapshots in \(storage.snapshotDirectory)" + (s3Config.map { " or \($0.folderAddress)" } ?? ""))
         }
       } else {
         for argument in snapshots {

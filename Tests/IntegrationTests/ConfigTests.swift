@@ -181,4 +181,87 @@ struct ConfigTests {
       #expect(flat.contains("--etcd-s3-bucket"), "\(command) --help lacks --etcd-s3-bucket")
     }
   }
+
+  @Test("a realistic k3s config.yaml (server keys included) drives save --s3, ls and prune")
+  func k3sConfigDrivesS3() async throws {
+    let s3 = try await S3Fixture()
+    let server = try await EtcdServer(.etcd35)
+    try server.putKeys(prefix: "/k3s/", count: 20)
+    let config = s3.work.appending("config.yaml")
+    try """
+    # /etc/rancher/k3s/config.yaml of a k3s server
+    token: K10abcdef::server:0123456789
+    tls-san:
+      - k3s.example.com
+      - 10.0.0.10
+    cluster-init: true
+    disable:
+      - traefik
+      - servicelb
+    write-kubeconfig-mode: "0644"
+    node-name: cp-1
+    etcd-snapshot-schedule-cron: "0 */6 * * *"
+    etcd-snapshot-retention: 2
+    etcd-snapshot-dir: \(s3.dir)
+    etcd-s3: true
+    etcd-s3-endpoint: \(s3.moto.endpoint)
+    etcd-s3-insecure: true
+    etcd-s3-bucket: \(s3.bucket)
+    etcd-s3-folder: \(s3.folder)
+    etcd-s3-retention: 1
+    etcd-s3-timeout: 2m
+    """.write(toFile: config, atomically: true, encoding: .utf8)
+    var names: [String] = []
+    for i in 0..<3 {
+      let r = try Tool.run(["save", "-c", config] + server.connectionArguments, environment: s3.environment, timeout: .seconds(300))
+      #expect(r.status == 0, "\(r)")
+      if i == 0 {
+        for key in ["token", "tls-san", "cluster-init", "disable", "write-kubeconfig-mode", "etcd-snapshot-schedule-cron"] {
+          #expect(r.stderr.contains("\(config):") && r.stderr.contains("`\(key)` is not an etcd-snapshot setting"), "\(key): \(r.stderr)")
+        }
+        #expect(!r.stderr.contains("K10abcdef"), "the token's value is never printed")
+      }
+      names.append(try S3Fixture.name(from: r))
+      #expect(names.last?.hasPrefix("on-demand-cp-1-") == true)
+      try await Task.sleep(for: .milliseconds(1100))  // names are unique per second
+    }
+    let listed = try Tool.run(["ls", "-c", config, "-o", "json"], environment: s3.environment)
+    #expect(listed.status == 0, "\(listed)")
+    let rows = try JSONDecoder().decode([ListedS3].self, from: Data(listed.stdout.utf8))
+    #expect(rows.filter { $0.location == "s3" }.count == 3 && rows.filter { $0.location == "local" }.count == 3)
+    let pruned = try Tool.run(["prune", "-c", config], environment: s3.environment)
+    #expect(pruned.status == 0, "\(pruned)")
+    let after = try JSONDecoder().decode(
+      [ListedS3].self, from: Data(try Tool.run(["ls", "-c", config, "-o", "json"], environment: s3.environment).stdout.utf8))
+    // etcd-snapshot-retention 2 locally, etcd-s3-retention 1 in the bucket: the newest stay.
+    #expect(Set(after.filter { $0.location == "local" }.map(\.name)) == Set(names.suffix(2)))
+    #expect(after.filter { $0.location == "s3" }.map(\.name) == [names[2]])
+  }
+
+  @Test("every k3s spelling of the README table is accepted by each k3s subcommand")
+  func everyK3sSpelling() throws {
+    let spellings =
+      [
+        "--debug", "--config", "-c", "--log", "-l", "--alsologtostderr", "--node-name", "--data-dir", "-d", "--dir", "--etcd-snapshot-dir",
+        "--name", "--s3", "--etcd-s3",
+      ]
+      + [
+        "endpoint", "endpoint-ca", "skip-ssl-verify", "insecure", "access-key", "secret-key", "session-token", "bucket", "bucket-lookup-type",
+        "region", "folder", "proxy", "timeout", "retention", "config-secret",
+      ].flatMap { ["--s3-\($0)", "--etcd-s3-\($0)"] }
+    for command in ["save", "ls", "delete", "prune"] {
+      let r = try Tool.run([command, "--help"])
+      #expect(r.status == 0, "\(r)")
+      let words = Set(r.stdout.split(whereSeparator: { $0.isWhitespace || $0 == "," || $0 == "/" }).map(String.init))
+      for spelling in spellings { #expect(words.contains(spelling), "\(command) does not take \(spelling)") }
+    }
+    for (command, extra) in [
+      ("save", ["--snapshot-compress", "--etcd-snapshot-compress"]), ("prune", ["--snapshot-retention", "--etcd-snapshot-retention"]),
+      ("ls", ["-o", "--output"]),
+    ] {
+      let r = try Tool.run([command, "--help"])
+      let words = Set(r.stdout.split(whereSeparator: { $0.isWhitespace || $0 == "," || $0 == "/" }).map(String.init))
+      for spelling in extra { #expect(words.contains(spelling), "\(command) does not take \(spelling)") }
+    }
+  }
 }

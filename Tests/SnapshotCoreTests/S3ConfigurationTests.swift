@@ -33,7 +33,6 @@ struct S3ConfigurationTests {
   func lookup() {
     var c = valid()
     #expect(!c.usesPathStyle)
-    #expect(c.baseURL == "https://backups.s3.amazonaws.com")
     c.bucket = "with.dots"
     #expect(c.usesPathStyle)
     c.bucket = "backups"
@@ -43,8 +42,7 @@ struct S3ConfigurationTests {
     #expect(c.usesPathStyle)
     #expect(c.endpointHost == "minio.lan" && c.endpointPort == 9000)
     c.bucketLookup = .dns
-    c.insecure = true
-    #expect(c.baseURL == "http://backups.minio.lan:9000")
+    #expect(!c.usesPathStyle)
     c.endpoint = "[fd00::1]:9000"
     #expect(c.endpointHost == "[fd00::1]" && c.endpointPort == 9000)
   }

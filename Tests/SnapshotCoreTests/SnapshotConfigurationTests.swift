@@ -68,7 +68,7 @@ struct SaveAndPruneConfigurationTests {
     #expect(problems.contains { $0.contains("--name") && !$0.contains("--node-name") })
   }
 
-  @Test("prune: retention 5 and prefix on-demand by default; retention below 1 is refused", arguments: [0, -1, Int.min])
+  @Test("prune: retention 5 and prefix on-demand by default; a negative retention is refused (0 never prunes)", arguments: [-1, Int.min])
   func prune(retention: Int) {
     var config = PruneConfiguration(storage: .init(dataDir: "/d"))
     #expect(config.retention == 5)
@@ -78,6 +78,8 @@ struct SaveAndPruneConfigurationTests {
     config.retention = retention
     #expect(config.problems().count == 1)
     #expect(config.problems().first?.contains("--snapshot-retention") == true)
+    config.retention = 0
+    #expect(config.problems().isEmpty, "k3s: retention 0 keeps every snapshot")
     config.retention = 1
     config.namePrefix = ".."
     #expect(config.problems().count == 1)

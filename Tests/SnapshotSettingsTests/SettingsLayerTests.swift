@@ -177,4 +177,34 @@ struct SettingsLayerTests {
     #expect(fromEnv.count == 3)
     #expect(ConfigFiles.main(flag: nil, environment: ["ETCD_SNAPSHOT_CONFIG_FILE": ""]) == (ConfigFiles.defaultPath, false))
   }
+
+  @Test("precedence holds for every kind of setting: string, switch, number, duration, list")
+  func precedenceEveryKind() {
+    let fileText = "s3-bucket: file\ns3-insecure: false\nsnapshot-retention: 3\ns3-timeout: 1m\nendpoints: [https://file:2379]\n"
+    let files = [file(fileText)]
+    let env = [
+      "ETCD_SNAPSHOT_S3_BUCKET": "env", "ETCD_SNAPSHOT_S3_INSECURE": "true", "ETCD_SNAPSHOT_SNAPSHOT_RETENTION": "4",
+      "ETCD_SNAPSHOT_S3_TIMEOUT": "2m", "ETCD_SNAPSHOT_ENDPOINTS": "https://env:2379",
+    ]
+    // default (nothing set)
+    var none = SettingsReader(SettingsLayer(environment: [:]))
+    #expect(none.string(.s3Bucket, flag: nil) == nil && !none.bool(.s3Insecure, flag: nil))
+    #expect(none.int(.snapshotRetention, flag: nil) == nil && none.duration(.s3Timeout, flag: nil, positive: true, example: "") == nil)
+    #expect(none.list(.endpoints, flag: []).isEmpty)
+    // file
+    var fromFile = SettingsReader(SettingsLayer(files: files, environment: [:]))
+    #expect(fromFile.string(.s3Bucket, flag: nil) == "file" && !fromFile.bool(.s3Insecure, flag: nil))
+    #expect(fromFile.int(.snapshotRetention, flag: nil) == 3 && fromFile.duration(.s3Timeout, flag: nil, positive: true, example: "") == .seconds(60))
+    #expect(fromFile.list(.endpoints, flag: []) == ["https://file:2379"])
+    // variables over the file
+    var fromEnv = SettingsReader(SettingsLayer(files: files, environment: env))
+    #expect(fromEnv.string(.s3Bucket, flag: nil) == "env" && fromEnv.bool(.s3Insecure, flag: nil))
+    #expect(fromEnv.int(.snapshotRetention, flag: nil) == 4 && fromEnv.duration(.s3Timeout, flag: nil, positive: true, example: "") == .seconds(120))
+    #expect(fromEnv.list(.endpoints, flag: []) == ["https://env:2379"])
+    // flags over everything
+    #expect(fromEnv.string(.s3Bucket, flag: "flag") == "flag" && !fromEnv.bool(.s3Insecure, flag: false))
+    #expect(fromEnv.int(.snapshotRetention, flag: 5) == 5 && fromEnv.duration(.s3Timeout, flag: "3m", positive: true, example: "") == .seconds(180))
+    #expect(fromEnv.list(.endpoints, flag: ["https://flag:2379"]) == ["https://flag:2379"])
+    #expect(none.problems.isEmpty && fromFile.problems.isEmpty && fromEnv.problems.isEmpty)
+  }
 }

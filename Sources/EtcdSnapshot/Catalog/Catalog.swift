@@ -64,7 +64,7 @@ package struct Catalog: Sendable {
     guard s3 != nil else { return try local.delete(names: names) }
     let local = self.local
     let localNames = Set(names.filter { LocalSnapshotStore.nameProblem($0) == nil && fileExists(local.path(of: $0)) })
-    let s3Location = s3.map { "s3://\($0.bucket)/\($0.keyPrefix)" } ?? ""
+    let s3Location = s3.map(\.folderAddress) ?? ""
     return try await withS3 { store in
       guard let store else { return [] }
       let remoteNames = try await store.names()

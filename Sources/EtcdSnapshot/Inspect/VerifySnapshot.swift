@@ -12,9 +12,6 @@ package struct VerifyReport: Sendable {
   package var notes: [String] = []
   /// The first problem found, with where it is; nil when the snapshot is sound.
   package var problem: String?
-
-  /// True when no check failed.
-  package var isSound: Bool { problem == nil }
 }
 
 /// `verify`: etcd's SHA-256 trailer, the SHA-256 and size in our metadata record, and a full

@@ -25,7 +25,7 @@ package enum SnapshotLocation: Sendable, Equatable, Codable {
   package var url: String {
     switch self {
     case .local(let path): "file://" + path
-    case .s3(let bucket, let key): "s3://\(bucket)/\(key)"
+    case .s3(let bucket, let key): S3Configuration.address(bucket: bucket, key: key)
     }
   }
 }

@@ -142,14 +142,17 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
     }
   }
 
-  /// `scheme://host[:port]` of the requests for this bucket.
-  package var baseURL: String {
-    let scheme = insecure ? "http" : "https"
-    return usesPathStyle ? "\(scheme)://\(endpoint)" : "\(scheme)://\(bucket).\(endpoint)"
-  }
-
   /// The `s3://bucket/key` address of a snapshot, for listings and messages.
-  package func address(of name: String) -> String { "s3://\(bucket)/\(objectKey(name))" }
+  package func address(of name: String) -> String { address(ofKey: objectKey(name)) }
+
+  /// The `s3://bucket/key` address of any key of the bucket.
+  package func address(ofKey key: String) -> String { Self.address(bucket: bucket, key: key) }
+
+  /// `s3://bucket/folder/`: where the snapshots are.
+  package var folderAddress: String { address(ofKey: keyPrefix) }
+
+  /// `s3://bucket/key`: the one place such addresses are made.
+  package static func address(bucket: String, key: String) -> String { "s3://\(bucket)/\(key)" }
 
   /// Every problem, in words.
   package func problems() -> [String] {

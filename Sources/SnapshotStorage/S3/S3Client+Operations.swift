@@ -17,13 +17,6 @@ package struct S3ObjectHead: Sendable, Equatable {
 }
 
 extension S3Client {
-  /// Checks that the bucket exists and the credentials may list it (one ListObjectsV2 of one key).
-  package func probe() async throws {
-    _ = try await send(
-      .GET, key: nil, query: [("list-type", "2"), ("max-keys", "1"), ("prefix", configuration.keyPrefix)],
-      operation: "ListObjectsV2")
-  }
-
   /// Every object under `prefix` (not below the next `/`), all pages.
   package func listObjects(prefix: String) async throws -> [S3ObjectSummary] {
     var objects: [S3ObjectSummary] = []
@@ -34,12 +27,12 @@ extension S3Client {
       let response = try await send(.GET, key: nil, query: query, operation: "ListObjectsV2")
       let page: S3ListPage
       do { page = try S3Responses.parseListObjectsV2(response.body) } catch {
-        throw SnapshotError(.io, "listing s3://\(configuration.bucket)/\(prefix): \(error)")
+        throw SnapshotError(.io, "listing \(configuration.address(ofKey: prefix)): \(error)")
       }
       objects += page.objects
       token = page.isTruncated ? page.nextContinuationToken : nil
       if page.isTruncated && token == nil {
-        throw SnapshotError(.io, "the S3 server said the listing of s3://\(configuration.bucket)/\(prefix) goes on but sent no continuation token")
+        throw SnapshotError(.io, "the S3 server said the listing of \(configuration.address(ofKey: prefix)) goes on but sent no continuation token")
       }
     } while token != nil
     return objects
@@ -103,7 +96,7 @@ extension S3Client {
       headers: [("content-type", "application/octet-stream"), ("x-amz-checksum-algorithm", S3Checksum.algorithm)] + Self.metadataHeaders(metadata),
       operation: "CreateMultipartUpload")
     do { return try S3Responses.parseInitiateMultipartUpload(response.body) } catch {
-      throw SnapshotError(.io, "CreateMultipartUpload of s3://\(configuration.bucket)/\(key): \(error)")
+      throw SnapshotError(.io, "CreateMultipartUpload of \(configuration.address(ofKey: key)): \(error)")
     }
   }
 
@@ -116,7 +109,7 @@ extension S3Client {
       .PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)],
       body: .fileRange(fd: fd, offset: offset, length: length, md5: md5, crc32c: crc32c), operation: "UploadPart \(number)")
     guard let eTag = response.headers.first(name: "etag") else {
-      throw SnapshotError(.io, "the S3 server accepted part \(number) of s3://\(configuration.bucket)/\(key) but sent no ETag")
+      throw SnapshotError(.io, "the S3 server accepted part \(number) of \(configuration.address(ofKey: key)) but sent no ETag")
     }
     return (eTag, response.headers.first(name: S3Checksum.header))
   }
@@ -163,7 +156,7 @@ extension S3Client {
     key: String, restart: () throws -> Void, sink: (ByteBuffer) async throws -> Void
   ) async throws -> S3ObjectHead {
     let deadline = ContinuousClock.now + configuration.timeout
-    let what = "s3://\(configuration.bucket)/\(key)"
+    let what = configuration.address(ofKey: key)
     var received: Int64 = 0
     var head: S3ObjectHead?
     var attempt = 0

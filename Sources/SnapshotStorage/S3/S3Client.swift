@@ -121,7 +121,7 @@ package final class S3Client: Sendable {
 
   /// What a request is for, in messages: `PUT s3://bucket/key`.
   func describe(_ operation: String, key: String?) -> String {
-    "\(operation) s3://\(configuration.bucket)/\(key ?? "")"
+    "\(operation) \(configuration.address(ofKey: key ?? ""))"
   }
 
   func url(key: String?, query: [(name: String, value: String)]) -> (url: String, path: String, host: String) {

@@ -117,7 +117,7 @@ package struct S3SnapshotStore: Sendable {
       if let p = LocalSnapshotStore.nameProblem(name) {
         problems.append(p)
       } else if !existing.contains(name) {
-        problems.append("no snapshot named \(quoted(name)) in s3://\(configuration.bucket)/\(configuration.keyPrefix): see `etcd-snapshot ls --s3`")
+        problems.append("no snapshot named \(quoted(name)) in \(configuration.folderAddress): see `etcd-snapshot ls --s3`")
       }
     }
     guard problems.isEmpty else { throw SnapshotError.nothingDeleted(problems) }
@@ -170,19 +170,19 @@ package struct S3SnapshotStore: Sendable {
       } catch let error as SnapshotError where error.code == .notFound {
         throw SnapshotError(
           .notFound,
-          "no snapshot named \(quoted(name)) in s3://\(configuration.bucket)/\(configuration.keyPrefix): see `etcd-snapshot ls --s3`")
+          "no snapshot named \(quoted(name)) in \(configuration.folderAddress): see `etcd-snapshot ls --s3`")
       }
       let digest = (sha256: hex(sha.finalize()), trailerProblem: trailer.finish().problem)
       if let record {
         guard record.size == head.size, record.sha256 == digest.sha256 else {
           throw SnapshotError(
             .corrupt,
-            "s3://\(configuration.bucket)/\(key) does not match its metadata record (size \(head.size) vs \(record.size), sha256 \(digest.sha256) vs \(record.sha256)): the object was changed or damaged; nothing was restored from it"
+            "\(configuration.address(ofKey: key)) does not match its metadata record (size \(head.size) vs \(record.size), sha256 \(digest.sha256) vs \(record.sha256)): the object was changed or damaged; nothing was restored from it"
           )
         }
       } else if let problem = digest.trailerProblem {
         throw SnapshotError(
-          .corrupt, "s3://\(configuration.bucket)/\(key) has no metadata record and fails etcd's checksum: \(problem)")
+          .corrupt, "\(configuration.address(ofKey: key)) has no metadata record and fails etcd's checksum: \(problem)")
       }
       try file.publish()
       return record

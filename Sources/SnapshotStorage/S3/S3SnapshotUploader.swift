@@ -87,7 +87,7 @@ package struct S3SnapshotUploader: Sendable {
         guard S3Checksum.matches(reported: compositeCRC, expected: expected) else {
           throw SnapshotError(
             .corrupt,
-            "s3://\(client.configuration.bucket)/\(key) has the CRC-32C checksum \(compositeCRC), but the parts sent give \(expected): the object was damaged; it was removed"
+            "\(client.configuration.address(ofKey: key)) has the CRC-32C checksum \(compositeCRC), but the parts sent give \(expected): the object was damaged; it was removed"
           )
         }
       }
@@ -143,7 +143,8 @@ package struct S3SnapshotUploader: Sendable {
               guard stored == S3Checksum.base64(crc) else {
                 throw SnapshotError(
                   .corrupt,
-                  "part \(part.number) of s3://\(bucket)/\(key) was stored with CRC-32C \(stored), not \(S3Checksum.base64(crc)): damaged in transit")
+                  "part \(part.number) of \(S3Configuration.address(bucket: bucket, key: key)) was stored with CRC-32C \(stored), not \(S3Checksum.base64(crc)): damaged in transit"
+                )
               }
               storeVerifiesCRC.set()
             }
@@ -176,24 +177,24 @@ package struct S3SnapshotUploader: Sendable {
       try await client.putObjectTagging(key: key, tags: tags)
     } catch {
       logger.warning(
-        "could not tag s3://\(client.configuration.bucket)/\(key) with its SHA-256 and revision (\(error)); the .metadata sidecar has them")
+        "could not tag \(client.configuration.address(ofKey: key)) with its SHA-256 and revision (\(error)); the .metadata sidecar has them")
     }
   }
 
   /// After CompleteMultipartUpload: the store must hold exactly what was written.
   private func check(key: String, size: Int64, plan: S3MultipartUpload, completeETag: String) async throws {
     guard let head = try await client.headObject(key: key) else {
-      throw SnapshotError(.io, "s3://\(client.configuration.bucket)/\(key) is missing right after its upload completed")
+      throw SnapshotError(.io, "\(client.configuration.address(ofKey: key)) is missing right after its upload completed")
     }
     guard head.size == size else {
       throw SnapshotError(
-        .corrupt, "s3://\(client.configuration.bucket)/\(key) holds \(head.size) bytes after the upload, not \(size); it was removed")
+        .corrupt, "\(client.configuration.address(ofKey: key)) holds \(head.size) bytes after the upload, not \(size); it was removed")
     }
     if plan.partETagsAreMD5, let expected = plan.expectedCompositeETag {
       for seen in [completeETag, head.eTag ?? expected] where !S3MultipartUpload.sameETag(seen, expected) {
         throw SnapshotError(
           .corrupt,
-          "s3://\(client.configuration.bucket)/\(key) has ETag \(seen) but the parts sent give \(expected): the object was damaged; it was removed")
+          "\(client.configuration.address(ofKey: key)) has ETag \(seen) but the parts sent give \(expected): the object was damaged; it was removed")
       }
     }
   }
@@ -209,7 +210,7 @@ package struct S3SnapshotUploader: Sendable {
     } catch let error as SnapshotError where error.code != .cancelled {
       guard let head = try? await client.headObject(key: key), head.size == size, let eTag = head.eTag else { throw error }
       logger.notice(
-        "CompleteMultipartUpload of s3://\(client.configuration.bucket)/\(key) reported \(error.message), but the object is there with all \(size) bytes: checking it"
+        "CompleteMultipartUpload of \(client.configuration.address(ofKey: key)) reported \(error.message), but the object is there with all \(size) bytes: checking it"
       )
       return (eTag, head.checksumCRC32C)
     }
@@ -233,7 +234,7 @@ package struct S3SnapshotUploader: Sendable {
         }
       } catch {
         logger.error(
-          "could not \(completed ? "remove" : "abort the multipart upload of") s3://\(client.configuration.bucket)/\(key): \(error); remove it by hand (upload ID \(uploadID))"
+          "could not \(completed ? "remove" : "abort the multipart upload of") \(client.configuration.address(ofKey: key)): \(error); remove it by hand (upload ID \(uploadID))"
         )
       }
     }.value

@@ -17,7 +17,8 @@ final class FaultProxy: Sendable {
       "/usr/bin/env",
       ["python3", repositoryRoot() + "/scripts/fault-proxy.py", "--listen-port", "0", "--upstream", upstream]
         + (faults.contains("--stall-after") ? ["--ready-file", readyFile] : []) + faults)
-    let deadline = ContinuousClock.now + .seconds(20)
+    // A generous harness wait: on a loaded 2-core machine python's start can take >20 s (a CI failure).
+    let deadline = ContinuousClock.now + .seconds(120)
     while ContinuousClock.now < deadline {
       if let line = process.stdoutSoFar.split(separator: "\n").first, line.hasPrefix("PORT "),
         let p = Int(line.dropFirst(5))
