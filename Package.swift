@@ -28,6 +28,13 @@ let package = Package(
       name: "SnapshotCore",
       dependencies: ["CEtcdShims", .product(name: "Crypto", package: "swift-crypto")]
     ),
+    // The S3 protocol as pure code: SigV4 signing, URI encoding, XML, multipart bookkeeping,
+    // responses, error classification, proxy selection, credentials files and answers. Used
+    // by the storage layer only.
+    .target(
+      name: "S3Protocol",
+      dependencies: ["SnapshotCore", .product(name: "Crypto", package: "swift-crypto")]
+    ),
     // C helpers for the core: CRC-32C with the SSE4.2 instruction (and a software fallback).
     .target(name: "CEtcdShims"),
     // Generated protobuf messages and client stubs (regenerate with scripts/gen-protos.sh).
@@ -60,7 +67,7 @@ let package = Package(
     .target(
       name: "SnapshotStorage",
       dependencies: [
-        "SnapshotCore", "EtcdFormats",
+        "SnapshotCore", "S3Protocol", "EtcdFormats",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -116,6 +123,12 @@ let package = Package(
       exclude: ["Fixtures"]
     ),
     .testTarget(
+      name: "S3ProtocolTests",
+      dependencies: [
+        "S3Protocol", "SnapshotCore", "EtcdTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+      ]
+    ),
+    .testTarget(
       name: "SnapshotSettingsTests",
       dependencies: ["SnapshotSettings", "SnapshotCore", "EtcdTestSupport"]
     ),
@@ -127,7 +140,7 @@ let package = Package(
     .testTarget(
       name: "IntegrationTests",
       dependencies: [
-        "etcd-snapshot", "EtcdSnapshot", "SnapshotCore", "EtcdTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+        "etcd-snapshot", "EtcdSnapshot", "SnapshotCore", "S3Protocol", "EtcdTestSupport", .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Yams", package: "Yams"),
       ]
     ),

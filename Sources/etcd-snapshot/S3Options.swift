@@ -122,22 +122,13 @@ struct S3Options: ParsableArguments {
     let env = settings.layer.environmentVariables
     c.proxyEnvironment = env.filter { S3Configuration.proxyVariables.contains($0.key) }
 
-    var fileKeys = S3CredentialsFile.Keys()
-    if let file = settings.string(.s3CredentialsFile, flag: credentialsFile) {
-      do {
-        let text = try String(contentsOfFile: file, encoding: .utf8)
-        fileKeys = S3CredentialsFile.parse(text, profile: settings.layer.variable("AWS_PROFILE") ?? "default")
-        if fileKeys.accessKey == nil && fileKeys.secretKey == nil {
-          settings.report("--s3-credentials-file \(file) holds no aws_access_key_id/aws_secret_access_key (or AWS_ACCESS_KEY_ID=…) lines")
-        }
-      } catch {
-        settings.report("--s3-credentials-file \(file): cannot read it (\(error.localizedDescription))")
-      }
-    }
-    c.accessKey = settings.string(.s3AccessKey, flag: accessKey) ?? fileKeys.accessKey
-    c.secretKey = settings.string(.s3SecretKey, flag: secretKey) ?? fileKeys.secretKey
-    c.sessionToken = settings.string(.s3SessionToken, flag: sessionToken) ?? fileKeys.sessionToken
-    if c.accessKey == nil && c.secretKey == nil {
+    c.accessKey = settings.string(.s3AccessKey, flag: accessKey)
+    c.secretKey = settings.string(.s3SecretKey, flag: secretKey)
+    c.sessionToken = settings.string(.s3SessionToken, flag: sessionToken)
+    // Read by the storage layer, for what the keys above leave out.
+    c.credentialsFile = settings.string(.s3CredentialsFile, flag: credentialsFile)
+    c.credentialsProfile = settings.layer.variable("AWS_PROFILE") ?? "default"
+    if c.accessKey == nil && c.secretKey == nil && c.credentialsFile == nil {
       // No keys given: the AWS default chain (web identity, shared files, container, IMDS).
       c.credentialChain = S3CredentialChain(environment: env, region: c.region, home: settings.layer.variable("HOME") ?? accountHome())
     }

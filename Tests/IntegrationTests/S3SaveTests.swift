@@ -1,5 +1,6 @@
 import EtcdTestSupport
 import Foundation
+import S3Protocol
 import SnapshotCore
 import Testing
 

@@ -54,6 +54,10 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
   /// Where credentials come from when no keys are given (the AWS default chain); nil: the
   /// keys above are required.
   package var credentialChain: S3CredentialChain?
+  /// `--s3-credentials-file`: must hold what the keys above leave out (read when the client starts).
+  package var credentialsFile: String?
+  /// Its section (`AWS_PROFILE`, default `default`).
+  package var credentialsProfile = "default"
 
   /// The environment variables that choose a proxy, as Go reads them.
   package static let proxyVariables = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"]
@@ -174,11 +178,12 @@ package struct S3Configuration: Sendable, Codable, CustomStringConvertible {
     let hasAccess = !(accessKey ?? "").isEmpty
     let hasSecret = !(secretKey ?? "").isEmpty
     // With the chain, no keys at all is fine (it is asked at run time); half a pair never is.
-    if !hasAccess && (credentialChain == nil || hasSecret) {
+    // A credentials file is read when the client starts, and must give what is missing.
+    if !hasAccess && credentialsFile == nil && (credentialChain == nil || hasSecret) {
       problems.append(
         "no S3 access key: set --s3-access-key, AWS_ACCESS_KEY_ID or --s3-credentials-file")
     }
-    if !hasSecret && (credentialChain == nil || hasAccess) {
+    if !hasSecret && credentialsFile == nil && (credentialChain == nil || hasAccess) {
       problems.append(
         "no S3 secret key: set AWS_SECRET_ACCESS_KEY or --s3-credentials-file (or --s3-secret-key, which shows in the process list)")
     }

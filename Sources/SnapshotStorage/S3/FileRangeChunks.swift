@@ -1,4 +1,5 @@
 import NIOCore
+import S3Protocol
 import SnapshotCore
 
 #if canImport(Glibc)

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import S3Protocol
 import SnapshotCore
 
 /// What a HEAD of an object says.

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import S3Protocol
 import SnapshotCore
 
 /// A small S3 client: the requests etcd-snapshot needs, signed with SigV4, retried with

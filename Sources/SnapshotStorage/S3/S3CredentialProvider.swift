@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import S3Protocol
 import SnapshotCore
 
 /// The credentials that sign each S3 request: fixed keys, or the AWS default chain
@@ -11,7 +12,10 @@ import SnapshotCore
 ///
 /// Secrets are never logged; `--debug` names the source and the expiry.
 package actor S3CredentialProvider {
-  private let fixed: S3Credentials?
+  private var fixed: S3Credentials?
+  private let given: S3CredentialsFile.Keys
+  private let credentialsFile: String?
+  private let profile: String
   private let chain: S3CredentialChain?
   private let logger: Logger
   private let http: HTTPClient
@@ -25,6 +29,11 @@ package actor S3CredentialProvider {
     } else {
       fixed = nil
     }
+    given = S3CredentialsFile.Keys(
+      accessKey: configuration.accessKey.flatMap { $0.isEmpty ? nil : $0 }, secretKey: configuration.secretKey.flatMap { $0.isEmpty ? nil : $0 },
+      sessionToken: configuration.sessionToken)
+    credentialsFile = configuration.credentialsFile
+    profile = configuration.credentialsProfile
     chain = configuration.credentialChain
     self.logger = logger
     // Credential endpoints are link-local or loopback (IMDS, the container agent) or STS;
@@ -43,6 +52,14 @@ package actor S3CredentialProvider {
   /// The credentials to sign with now.
   package func credentials() async throws(SnapshotError) -> S3Credentials {
     if let fixed { return fixed }
+    if let credentialsFile {
+      let keys = try Self.read(credentialsFile, profile: profile, given: given)
+      fixed = keys
+      logger.debug(
+        "S3 credentials from \(given.accessKey == nil ? "" : "--s3-access-key and ")--s3-credentials-file \(credentialsFile): access key \(keys.accessKeyID)"
+      )
+      return keys
+    }
     if let current, !current.needsRefresh(at: Date()) { return current.credentials }
     let task: Task<S3TemporaryCredentials, any Error>
     if let refreshing {
@@ -75,6 +92,23 @@ package actor S3CredentialProvider {
   }
 
   private static func format(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+
+  /// `--s3-credentials-file`: what the given keys leave out, which it must hold.
+  private static func read(_ path: String, profile: String, given: S3CredentialsFile.Keys) throws(SnapshotError) -> S3Credentials {
+    let text: String
+    do {
+      text = try String(contentsOfFile: path, encoding: .utf8)
+    } catch {
+      throw SnapshotError(.invalidConfiguration, "--s3-credentials-file \(path): cannot read it (\(error.localizedDescription))")
+    }
+    let file = S3CredentialsFile.parse(text, profile: profile)
+    guard let id = given.accessKey ?? file.accessKey, let secret = given.secretKey ?? file.secretKey, !id.isEmpty, !secret.isEmpty else {
+      throw SnapshotError(
+        .invalidConfiguration,
+        "--s3-credentials-file \(path) holds no aws_access_key_id/aws_secret_access_key (or AWS_ACCESS_KEY_ID=…) lines in profile \(quoted(profile))")
+    }
+    return S3Credentials(accessKeyID: id, secretAccessKey: secret, sessionToken: given.sessionToken ?? file.sessionToken)
+  }
 
   // MARK: The chain
 

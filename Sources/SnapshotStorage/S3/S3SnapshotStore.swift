@@ -3,6 +3,7 @@ import EtcdFormats
 import Foundation
 import Logging
 import NIOCore
+import S3Protocol
 import SnapshotCore
 
 /// Snapshots in an S3 bucket under `--s3-folder`, with k3s's `.metadata/NAME` sidecars.

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SnapshotCore
 
 /// One part of a multipart upload: its number and the bytes of the source file it holds.
 package struct S3PartRange: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import S3Protocol
 import SnapshotCore
 import Testing
 

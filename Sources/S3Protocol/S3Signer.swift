@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SnapshotCore
 
 /// One HTTP request as the signer sees it.
 ///

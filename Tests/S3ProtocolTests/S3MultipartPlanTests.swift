@@ -1,5 +1,6 @@
 import EtcdTestSupport
 import PropertyBased
+import S3Protocol
 import SnapshotCore
 import Testing
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SnapshotCore
 
 /// Bodies of the S3 requests that carry XML, and the Content-MD5 some of them require.
 package enum S3RequestBody {

@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// Percent-encoding of paths and query strings as AWS Signature Version 4 wants them (`UriEncode` in the AWS docs).
 ///
 /// What these functions return is both what is signed and what is sent: the HTTP client must put the path and the

@@ -1,4 +1,5 @@
 import PropertyBased
+import S3Protocol
 import SnapshotCore
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import SnapshotCore
 
 /// One object of a bucket listing.
 package struct S3ObjectSummary: Sendable, Equatable {

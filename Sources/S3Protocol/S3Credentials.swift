@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// Access key, secret key and optional session token that sign S3 requests.
 ///
 /// The secret and the token are never shown: `description`, `debugDescription` (`String(reflecting:)`, arrays,

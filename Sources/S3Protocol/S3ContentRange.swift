@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// A `Content-Range: bytes FIRST-LAST/TOTAL` header of a 206 answer (RFC 9110 §14.4).
 ///
 /// A download that resumes with `Range: bytes=N-` appends only when the answer is exactly the

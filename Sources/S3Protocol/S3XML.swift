@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// One element of an S3 XML response: its local name, its own text and its child elements.
 ///
 /// Attributes (S3 sends only `xmlns`) are dropped; so are comments and processing instructions.

@@ -1,4 +1,5 @@
 import Foundation
+import SnapshotCore
 
 /// An HTTP proxy to send S3 requests through.
 package struct S3Proxy: Sendable, Equatable {

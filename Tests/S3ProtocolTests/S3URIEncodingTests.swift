@@ -1,4 +1,5 @@
 import EtcdTestSupport
+import S3Protocol
 import SnapshotCore
 import Testing
 

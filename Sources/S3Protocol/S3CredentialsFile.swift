@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// Reads S3 keys from a file so that they need not appear in a process list.
 ///
 /// Two layouts are accepted: the AWS shared credentials file (`[profile]` sections with

@@ -1,4 +1,5 @@
 import Foundation
+import SnapshotCore
 
 /// S3's CRC-32C checksums (`x-amz-checksum-algorithm: CRC32C`) as text.
 ///

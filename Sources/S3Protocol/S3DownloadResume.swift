@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// How a download resumes after a broken or stalled connection, as pure decisions.
 ///
 /// The first GET learns the object's size and ETag. A resume asks for `Range: bytes=N-` with

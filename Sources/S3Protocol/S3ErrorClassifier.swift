@@ -1,3 +1,5 @@
+import SnapshotCore
+
 /// What went wrong with one S3 request: the HTTP answer, its `<Error>` body, or no answer at all.
 package struct S3Failure: Sendable {
   /// The HTTP status, when an answer came (200 for an `<Error>` inside a CompleteMultipartUpload answer).
