@@ -4,11 +4,6 @@ import Foundation
 import Logging
 import SnapshotCore
 import SnapshotSettings
-import Synchronization
-
-#if canImport(Glibc)
-  import Glibc
-#endif
 
 /// What every command starts from: the config files and the environment merged below its
 /// flags (`SettingsLayer`), the global switches resolved, and what was wrong with them.

@@ -18,7 +18,7 @@ struct DirectoryOptions: ParsableArguments {
   @Option(
     name: [.customShort("d"), .customLong("data-dir")],
     help: help(
-      "Tool data directory; snapshots go to DIR/snapshots (default /var/lib/etcd-snapshot for root, else $XDG_DATA_HOME/etcd-snapshot).",
+      "Tool data directory; snapshots go to DIR/snapshots, or DIR/server/db/snapshots for a k3s data dir (default /var/lib/etcd-snapshot for root, else $XDG_DATA_HOME/etcd-snapshot).",
       .dataDir, valueName: "dir"))
   var dataDir: String?
 
@@ -28,7 +28,19 @@ struct DirectoryOptions: ParsableArguments {
   var dir: String?
 
   func configuration(_ settings: inout SettingsReader) -> SnapshotDirectoryConfiguration {
-    Self.configuration(dataDir: settings.string(.dataDir, flag: dataDir), dir: settings.string(.dir, flag: dir), settings: settings)
+    let dataDir = settings.string(.dataDir, flag: dataDir)
+    var dir = settings.string(.dir, flag: dir)
+    // A k3s data dir (`data-dir: /var/lib/rancher/k3s` in a k3s config.yaml, or `-d` as given
+    // to k3s) keeps its snapshots where k3s does: DIR/server/db/snapshots.
+    if dir == nil, let dataDir, Self.isK3sDataDir(dataDir) { dir = dataDir + "/server/db/snapshots" }
+    return Self.configuration(dataDir: dataDir, dir: dir, settings: settings)
+  }
+
+  /// A directory laid out as k3s's data dir (`server/db/` inside) and not as ours.
+  static func isK3sDataDir(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    let k3s = FileManager.default.fileExists(atPath: path + "/server/db", isDirectory: &isDirectory) && isDirectory.boolValue
+    return k3s && !FileManager.default.fileExists(atPath: path + "/snapshots")
   }
 
   /// The snapshot directory for the given flags, with the default data dir for this user.

@@ -264,4 +264,29 @@ struct ConfigTests {
       for spelling in extra { #expect(words.contains(spelling), "\(command) does not take \(spelling)") }
     }
   }
+
+  @Test("a k3s data dir (-d or data-dir in a k3s config.yaml) is read where k3s keeps snapshots: DIR/server/db/snapshots")
+  func k3sDataDir() async throws {
+    let work = try TemporaryDirectory(prefix: "config-k3s-data")
+    let k3s = work.appending("rancher-k3s")
+    let snapshots = k3s + "/server/db/snapshots"
+    try await populateSnapshots(snapshots, names: ["on-demand-cp-1-1700000000", "etcd-snapshot-cp-1-1700000060"])
+    try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: snapshots)
+    let r = try Tool.run(["ls", "-d", k3s, "-o", "json"])
+    #expect(r.status == 0, "\(r)")
+    let rows = try JSONDecoder().decode([Listed].self, from: Data(r.stdout.utf8))
+    #expect(Set(rows.map(\.name)) == ["on-demand-cp-1-1700000000", "etcd-snapshot-cp-1-1700000060"])
+    let config = work.appending("config.yaml")
+    try "data-dir: \(k3s)\ntoken: x\n".write(toFile: config, atomically: true, encoding: .utf8)
+    let viaFile = try Tool.run(["ls", "-c", config, "-o", "json"])
+    #expect(viaFile.status == 0, "\(viaFile)")
+    #expect(try JSONDecoder().decode([Listed].self, from: Data(viaFile.stdout.utf8)).count == 2)
+    // Our own layout (DIR/snapshots) is left as it is.
+    let ours = work.appending("ours")
+    try await populateSnapshots(ours + "/snapshots", names: ["on-demand-n-1700000000"])
+    try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: ours + "/snapshots")
+    #expect(try Tool.list(ours + "/snapshots").count == 1)
+    let r2 = try Tool.run(["ls", "-d", ours, "-o", "json"])
+    #expect(try JSONDecoder().decode([Listed].self, from: Data(r2.stdout.utf8)).map(\.name) == ["on-demand-n-1700000000"])
+  }
 }
