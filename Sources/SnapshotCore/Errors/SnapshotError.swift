@@ -1,9 +1,10 @@
 /// The one error type that crosses module boundaries.
 ///
 /// `message` says what happened and what to do about it, in words a user of etcdctl or k3s
-/// understands; `code` decides the exit status (and later the HTTP status of the agent's API).
+/// understands; `code` is the kind of failure; the executable maps it to an exit status (and the agent
+/// will map it to an HTTP status).
 package struct SnapshotError: Error, Sendable, CustomStringConvertible {
-  /// What kind of failure this is; each maps to one exit status.
+  /// What kind of failure this is.
   package enum Code: String, Sendable, CaseIterable, Codable {
     /// A flag, variable or configuration value is wrong.
     case invalidConfiguration
@@ -29,23 +30,6 @@ package struct SnapshotError: Error, Sendable, CustomStringConvertible {
     case cancelled
     /// Another run holds the snapshot directory (a save, prune or delete); try again later.
     case busy
-
-    /// Exit status of the CLI for this code (documented in the README).
-    package var exitStatus: Int32 {
-      switch self {
-      case .invalidConfiguration: 64
-      case .corrupt: 65
-      case .notFound: 66
-      case .unavailable, .interrupted: 69
-      case .cannotWrite: 73
-      case .io: 74
-      case .permissionDenied: 77
-      case .tls: 78
-      case .internal: 70
-      case .cancelled: 130
-      case .busy: 75
-      }
-    }
   }
 
   /// The kind of failure.
