@@ -93,38 +93,27 @@ struct Restore: AsyncParsableCommand {
       options.walDir = settings.string(.walDir, flag: walDir)
       options.skipHashCheck = settings.bool(.skipHashCheck, flag: skipHashCheck ? true : nil)
       options.markCompacted = settings.bool(.markCompacted, flag: markCompacted ? true : nil)
-      let bump = settings.sourced(.bumpRevision, flag: bumpRevision)
-      if let bump, bump.value != "auto", UInt64(bump.value) == nil {
-        settings.report(bump, "is not a number or `auto` (e.g. 1000000000)")
+      var bump = RevisionBumpRequest.none
+      if let given = settings.sourced(.bumpRevision, flag: bumpRevision) {
+        if let request = RevisionBumpRequest(given.value, now: Int64(Date().timeIntervalSince1970)) {
+          bump = request
+        } else {
+          settings.report(given, "is not a number or `auto` (e.g. 1000000000)")
+        }
       }
       try invocation.check(settings)
       let chosen = options
       try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: invocation.logger()) {
         path, metadata in
-        try restore(path: path, metadata: metadata, from: s3Config.map { $0.address(of: snapshot) } ?? path, options: chosen, bump: bump?.value)
+        try restore(path: path, metadata: metadata, from: s3Config.map { $0.address(of: snapshot) } ?? path, options: chosen, bump: bump)
       }
     }
   }
 
-  private func restore(path: String, metadata: SnapshotMetadata?, from source: String, options chosen: RestoreOptions, bump bumpRevision: String?)
-    throws
-  {
-    var bump: UInt64 = 0
-    switch bumpRevision {
-    case nil: break
-    case "auto"?:
-      let choice = try RestoreSnapshot.autoBump(path: path, metadata: metadata, now: Int64(Date().timeIntervalSince1970))
-      bump = choice.bump
-      note("etcd-snapshot: --bump-revision auto chose \(choice.bump): \(choice.reason)")
-    case let text?:
-      guard let n = UInt64(text) else {
-        throw SnapshotError(.invalidConfiguration, "--bump-revision \(quoted(text)) is not a number or `auto` (e.g. 1000000000)")
-      }
-      bump = n
-    }
-    var options = chosen
-    options.bumpRevision = bump
-    let result = try RestoreSnapshot.run(path: path, options: options)
+  private func restore(path: String, metadata: SnapshotMetadata?, from source: String, options: RestoreOptions, bump: RevisionBumpRequest) throws {
+    let outcome = try RestoreSnapshot.run(path: path, metadata: metadata, options: options, bump: bump)
+    if let choice = outcome.autoBump { note("etcd-snapshot: --bump-revision auto chose \(choice.bump): \(choice.reason)") }
+    let result = outcome.result
     for leftover in result.removedLeftovers { note("etcd-snapshot: removed \(leftover), left by a restore that was killed") }
     print(result.dataDir)
     let hash = result.hashVerified ? "SHA-256 verified" : "SHA-256 not checked"

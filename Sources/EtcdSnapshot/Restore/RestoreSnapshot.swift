@@ -10,7 +10,49 @@ import SnapshotCore
 /// etcd's hash rule while it checks and copies the bbolt structure in one read (a damaged
 /// saved snapshot is reported as a SHA-256 mismatch), and renames the temporary directory it
 /// wrote into place last.
+/// `--bump-revision`: none, a number, or `auto` (chosen from the snapshot's revision and age).
+package enum RevisionBumpRequest: Sendable, Equatable {
+  case none
+  case fixed(UInt64)
+  case auto(now: Int64)
+
+  /// `N` or `auto`; nil for anything else.
+  package init?(_ text: String, now: Int64) {
+    if text == "auto" {
+      self = .auto(now: now)
+    } else if let n = UInt64(text) {
+      self = n == 0 ? .none : .fixed(n)
+    } else {
+      return nil
+    }
+  }
+}
+
+/// What `restore` did, and the bump `auto` chose with its reason.
+package struct RestoreOutcome: Sendable {
+  package var result: RestoreResult
+  package var autoBump: (bump: UInt64, reason: String)?
+}
+
 package enum RestoreSnapshot {
+  /// Restores the snapshot at `path` with the bump asked for (`options.bumpRevision` is
+  /// replaced by it); `metadata` dates the snapshot for `auto`.
+  package static func run(path: String, metadata: SnapshotMetadata?, options: RestoreOptions, bump: RevisionBumpRequest) throws(SnapshotError)
+    -> RestoreOutcome
+  {
+    var options = options
+    var chosen: (bump: UInt64, reason: String)?
+    switch bump {
+    case .none: options.bumpRevision = 0
+    case .fixed(let n): options.bumpRevision = n
+    case .auto(let now):
+      let choice = try autoBump(path: path, metadata: metadata, now: now)
+      options.bumpRevision = choice.bump
+      chosen = choice
+    }
+    return RestoreOutcome(result: try run(path: path, options: options), autoBump: chosen)
+  }
+
   /// Restores the snapshot at `path`.
   package static func run(path: String, options: RestoreOptions) throws(SnapshotError) -> RestoreResult {
     let problems = options.validate()
