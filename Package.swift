@@ -35,6 +35,9 @@ let package = Package(
       name: "S3Protocol",
       dependencies: ["SnapshotCore", .product(name: "Crypto", package: "swift-crypto")]
     ),
+    // The one file-system layer: write-all loops, positioned reads, fsync of files and
+    // directories, rename, parent paths, errno text, and their mapping to SnapshotError.
+    .target(name: "SystemFiles", dependencies: ["SnapshotCore"]),
     // C helpers for the core: CRC-32C with the SSE4.2 instruction (and a software fallback).
     .target(name: "CEtcdShims"),
     // Generated protobuf messages and client stubs (regenerate with scripts/gen-protos.sh).
@@ -49,13 +52,13 @@ let package = Package(
     // On-disk formats: the snapshot SHA-256 trailer, bbolt reading.
     .target(
       name: "EtcdFormats",
-      dependencies: ["SnapshotCore", .product(name: "Crypto", package: "swift-crypto")]
+      dependencies: ["SnapshotCore", "SystemFiles", .product(name: "Crypto", package: "swift-crypto")]
     ),
     // gRPC to etcd: TLS, auth, endpoint selection, the snapshot stream.
     .target(
       name: "EtcdClient",
       dependencies: [
-        "SnapshotCore", "EtcdProto",
+        "SnapshotCore", "SystemFiles", "EtcdProto",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -67,7 +70,7 @@ let package = Package(
     .target(
       name: "SnapshotStorage",
       dependencies: [
-        "SnapshotCore", "S3Protocol", "EtcdFormats",
+        "SnapshotCore", "SystemFiles", "S3Protocol", "EtcdFormats",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -80,7 +83,7 @@ let package = Package(
     .target(
       name: "EtcdSnapshot",
       dependencies: [
-        "SnapshotCore", "EtcdFormats", "EtcdClient", "SnapshotStorage",
+        "SnapshotCore", "SystemFiles", "EtcdFormats", "EtcdClient", "SnapshotStorage",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Crypto", package: "swift-crypto"),
       ]
@@ -94,7 +97,7 @@ let package = Package(
     .executableTarget(
       name: "etcd-snapshot",
       dependencies: [
-        "SnapshotCore", "SnapshotSettings", "EtcdSnapshot", "EtcdClient", "EtcdFormats",
+        "SnapshotCore", "SystemFiles", "SnapshotSettings", "EtcdSnapshot", "EtcdClient", "EtcdFormats",
         .product(name: "Yams", package: "Yams"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
@@ -126,6 +129,12 @@ let package = Package(
       name: "S3ProtocolTests",
       dependencies: [
         "S3Protocol", "SnapshotCore", "EtcdTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
+      ]
+    ),
+    .testTarget(
+      name: "SystemFilesTests",
+      dependencies: [
+        "SystemFiles", "SnapshotCore", "EtcdTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
       ]
     ),
     .testTarget(

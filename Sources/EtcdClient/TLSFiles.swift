@@ -1,5 +1,6 @@
 import GRPCNIOTransportHTTP2Posix
 import SnapshotCore
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -15,7 +16,7 @@ enum TLSFiles {
       guard let path else { continue }
       if access(path, R_OK) != 0 {
         let code = errno
-        problems.append("\(flag) \(path): \(String(cString: strerror(code))); give the path of a PEM file")
+        problems.append("\(flag) \(path): \(SystemFile.errnoText(code)); give the path of a PEM file")
       }
     }
     guard problems.isEmpty else {

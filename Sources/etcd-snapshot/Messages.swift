@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -42,7 +43,7 @@ enum Diagnostics {
   static func open(logFile: String, alsoStderr: Bool) -> String? {
     let fd = Glibc.open(logFile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
     guard fd >= 0 else {
-      return "--log \(logFile): cannot open it for appending (\(String(cString: strerror(errno)))): check the directory exists and is writable"
+      return "--log \(logFile): cannot open it for appending (\(SystemFile.errnoText(errno))): check the directory exists and is writable"
     }
     sink.withLock { $0 = (fd, alsoStderr) }
     return nil

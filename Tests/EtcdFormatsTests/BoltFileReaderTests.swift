@@ -1,4 +1,5 @@
 import EtcdFormats
+import EtcdTestSupport
 import Foundation
 import Testing
 
@@ -277,9 +278,8 @@ struct BoltFileReaderTests {
     #expect(error?.message == "cannot open: No such file or directory (errno 2)")
     #expect(error?.description == "/nonexistent/dir/snap.db: cannot open: No such file or directory (errno 2)")
 
-    let dir = try makeTemporaryDirectory(prefix: "bolt-dir")
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    error = #expect(throws: FormatError.self) { try BoltSummary.read(path: dir) }
+    let dir = try TemporaryDirectory(prefix: "bolt-dir")
+    error = #expect(throws: FormatError.self) { try BoltSummary.read(path: dir.path) }
     #expect(error?.message.hasPrefix("is a directory") == true)
 
     error = try formatError([])

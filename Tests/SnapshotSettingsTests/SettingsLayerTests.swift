@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import Foundation
 import SnapshotCore
 import SnapshotSettings
@@ -157,9 +158,10 @@ struct SettingsLayerTests {
 
   @Test("files: the named one must exist; the default need not; FILE.d/*.yaml follow in lexical order")
   func discovery() throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("settings-\(UUID().uuidString)").path
+    let scratch = try TemporaryDirectory(prefix: "settings")
+    defer { withExtendedLifetime(scratch) {} }
+    let dir = scratch.path
     try FileManager.default.createDirectory(atPath: dir + "/config.yaml.d", withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
     try "s3-bucket: main\n".write(toFile: dir + "/config.yaml", atomically: true, encoding: .utf8)
     try "s3-bucket: twenty\n".write(toFile: dir + "/config.yaml.d/20-b.yaml", atomically: true, encoding: .utf8)
     try "s3-bucket: ten\ns3-folder: f\n".write(toFile: dir + "/config.yaml.d/10-a.yaml", atomically: true, encoding: .utf8)

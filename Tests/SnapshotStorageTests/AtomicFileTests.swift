@@ -235,13 +235,4 @@ struct AtomicFileTests {
       #expect(listing(mount) == [])
     }
   }
-
-  @Test(
-    "parentDirectory: the directory part of a path",
-    arguments: [
-      ("/a/b/c", "/a/b"), ("/a", "/"), ("a", "."), ("a/b", "a"), ("/a/b/", "/a/b"),
-    ])
-  func parent(path: String, expected: String) {
-    #expect(parentDirectory(of: path) == expected)
-  }
 }

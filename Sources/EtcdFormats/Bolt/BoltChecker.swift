@@ -28,6 +28,8 @@
 // Without a freelist page (every etcd file), unreached pages are simply free: counted in
 // `freePages`, as bbolt does when it rebuilds its freelist on open.
 
+import SystemFiles
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -241,10 +243,9 @@ private final class BoltValueStream {
   let buffer: UnsafeMutableRawBufferPointer
 
   init(path: String, expectedSize: Int64) throws(FormatError) {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-      let code = errno
-      throw FormatError(path: path, message: "cannot open: \(BoltFileReader.errnoText(code))")
+    let fd: Int32
+    do { fd = try SystemFile.openForReading(path) } catch {
+      throw FormatError(path: path, message: "cannot open: \(BoltFileReader.errnoText(error.errno))")
     }
     var st = stat()
     guard fstat(fd, &st) == 0, Int64(st.st_size) == expectedSize else {
@@ -262,24 +263,19 @@ private final class BoltValueStream {
 
   /// Reads `count` (<= bufferSize) bytes at `offset` into the buffer; the bytes read.
   func read(count: Int, at offset: Int64, path: String, pageID: UInt64) throws(FormatError) -> UnsafeRawBufferPointer {
-    var filled = 0
-    while filled < count {
-      guard let base = buffer.baseAddress else { break }
-      let n = pread(fd, base + filled, count - filled, off_t(offset) + off_t(filled))
-      if n > 0 {
-        filled += n
-      } else if n == 0 {
-        throw FormatError(
-          path: path,
-          message:
-            "truncated: the file ends at byte \(offset + Int64(filled)), inside data the database needs; was the file changed while reading?",
-          pageID: pageID, offset: offset + Int64(filled))
-      } else {
-        let code = errno
-        if code == EINTR { continue }
-        throw FormatError(
-          path: path, message: "cannot read: \(BoltFileReader.errnoText(code))", pageID: pageID, offset: offset + Int64(filled))
-      }
+    let filled: Int
+    do {
+      filled = try SystemFile.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]), at: offset, path: path)
+    } catch {
+      throw FormatError(
+        path: path, message: "cannot read: \(BoltFileReader.errnoText(error.errno))", pageID: pageID, offset: error.offset ?? offset)
+    }
+    if filled < count {
+      throw FormatError(
+        path: path,
+        message:
+          "truncated: the file ends at byte \(offset + Int64(filled)), inside data the database needs; was the file changed while reading?",
+        pageID: pageID, offset: offset + Int64(filled))
     }
     return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
   }

@@ -24,6 +24,8 @@
 // is read on demand with its own pread, bounded by bbolt's 32 KiB key limit. Values are
 // located, never read unless asked for with a size limit.
 
+import SystemFiles
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -184,10 +186,9 @@ package final class BoltFileReader {
   /// active meta pointing outside the database, and a file shorter than the database it holds.
   package init(path: String) throws(FormatError) {
     self.path = path
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-      let code = errno
-      throw FormatError(path: path, message: "cannot open: \(BoltFileReader.errnoText(code))")
+    let fd: Int32
+    do { fd = try SystemFile.openForReading(path) } catch {
+      throw FormatError(path: path, message: "cannot open: \(BoltFileReader.errnoText(error.errno))")
     }
     self.fd = fd
     let geometry: Geometry
@@ -380,38 +381,13 @@ package final class BoltFileReader {
 
   // MARK: - Raw reads
 
-  static func errnoText(_ code: Int32) -> String {
-    if let text = strerror(code) { return "\(String(cString: text)) (errno \(code))" }
-    return "errno \(code)"
-  }
+  static func errnoText(_ code: Int32) -> String { "\(SystemFile.errnoText(code)) (errno \(code))" }
 
   /// Reads up to `count` bytes at `offset`; fewer only at the end of the file.
   private static func preadUpTo(fd: Int32, path: String, count: Int, at offset: Int64) throws(FormatError) -> [UInt8] {
-    var buffer = [UInt8](repeating: 0, count: count)
-    var filled = 0
-    var failedErrno: Int32 = 0
-    buffer.withUnsafeMutableBytes { raw in
-      guard let base = raw.baseAddress else { return }
-      while filled < count {
-        let n = pread(fd, base + filled, count - filled, off_t(offset) + off_t(filled))
-        if n > 0 {
-          filled += n
-        } else if n == 0 {
-          return
-        } else {
-          let code = errno
-          if code == EINTR { continue }
-          failedErrno = code
-          return
-        }
-      }
+    do { return try SystemFile.read(fd, count: count, at: offset, path: path) } catch {
+      throw FormatError(path: path, message: "cannot read: \(errnoText(error.errno))", offset: error.offset ?? offset)
     }
-    if failedErrno != 0 {
-      throw FormatError(
-        path: path, message: "cannot read: \(errnoText(failedErrno))", offset: offset + Int64(filled))
-    }
-    if filled < count { buffer.removeSubrange(filled...) }
-    return buffer
   }
 
   /// Reads exactly `count` bytes at `offset`, or throws (a short read means the file shrank or is truncated).

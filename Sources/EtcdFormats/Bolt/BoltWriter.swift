@@ -21,6 +21,8 @@
 // Memory stays bounded: one pending leaf (one page, or one element if it alone is larger) and
 // one pending branch page per tree level; pages go to disk as soon as they are full.
 
+import SystemFiles
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Musl)
@@ -210,12 +212,11 @@ package final class BoltWriter {
   package init(path: String, mode: mode_t = 0o600, pageSize: Int = BoltWriter.defaultPageSize) throws(FormatError) {
     self.path = path
     self.pageSize = pageSize
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
-    guard fd >= 0 else {
-      let code = errno
-      throw FormatError.writing(path, "cannot create: \(BoltWriter.errnoText(code)); check the directory's permissions")
+    do {
+      self.fd = try SystemFile.create(path, mode: mode, exclusive: false)
+    } catch {
+      throw FormatError.writing(path, "cannot create: \(BoltWriter.errnoText(error.errno)); check the directory's permissions")
     }
-    self.fd = fd
     buffer.reserveCapacity(BoltWriter.flushThreshold + pageSize)
   }
 
@@ -280,14 +281,15 @@ package final class BoltWriter {
     try pwriteAll(BoltPageBuilder.metaPage(id: 0, pageSize: pageSize, root: root, highWaterMark: hwm, txid: 0), at: 0)
     try pwriteAll(
       BoltPageBuilder.metaPage(id: 1, pageSize: pageSize, root: root, highWaterMark: hwm, txid: 1), at: Int64(pageSize))
-    guard fsync(fd) == 0 else {
-      let code = errno
-      throw FormatError.writing(path, "fsync failed: \(BoltWriter.errnoText(code))")
+    do { try SystemFile.sync(fd, path: path) } catch {
+      throw FormatError.writing(path, "fsync failed: \(BoltWriter.errnoText(error.errno))")
     }
-    let closed = close(fd)
+    let open = fd
     fd = -1
     finished = true
-    guard closed == 0 else { throw FormatError.writing(path, "close failed: \(BoltWriter.errnoText(errno))") }
+    do { try SystemFile.close(open, path: path) } catch {
+      throw FormatError.writing(path, "close failed: \(BoltWriter.errnoText(error.errno))")
+    }
     return BoltWriterSummary(
       pageSize: pageSize, highWaterMark: hwm, rootPageID: root, bucketCount: bucketCount, keyCount: keyCount)
   }
@@ -384,18 +386,10 @@ package final class BoltWriter {
   }
 
   private func pwriteAll(_ bytes: [UInt8], at offset: Int64) throws(FormatError) {
-    var done = 0
-    while done < bytes.count {
-      let n = bytes.withUnsafeBytes { raw in
-        pwrite(fd, raw.baseAddress.map { $0 + done }, raw.count - done, off_t(offset + Int64(done)))
-      }
-      if n < 0 {
-        let code = errno
-        if code == EINTR { continue }
-        throw FormatError.writing(
-          path, "write failed: \(BoltWriter.errnoText(code)); free space or fix permissions and retry", offset: offset + Int64(done))
-      }
-      done += n
+    do { try SystemFile.writeAll(fd, bytes, at: offset, path: path) } catch {
+      throw FormatError.writing(
+        path, "write failed: \(BoltWriter.errnoText(error.errno)); free space or fix permissions and retry",
+        offset: error.offset ?? offset)
     }
   }
 
@@ -408,9 +402,7 @@ package final class BoltWriter {
     return "0x" + bytes.map { String($0, radix: 16).leftPadded(2) }.joined()
   }
 
-  static func errnoText(_ code: Int32) -> String {
-    String(cString: strerror(code)) + " (errno \(code))"
-  }
+  static func errnoText(_ code: Int32) -> String { BoltFileReader.errnoText(code) }
 }
 
 extension String {

@@ -11,6 +11,7 @@
 // after purging still names the member. Checked against etcd 3.4.23 and 3.5.1 data dirs.
 import Foundation
 import SnapshotCore
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -153,22 +154,11 @@ package enum WALMetadataReader {
   }
 
   private static func readHead(path: String, count: Int) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-      throw SnapshotError(.io, "cannot open \(path): \(String(cString: strerror(errno)))")
+    do { return try SystemFile.readHead(path, count: count) } catch {
+      throw SnapshotError(.io, "cannot \(error)")
     }
-    defer { close(fd) }
-    var buffer = [UInt8](repeating: 0, count: count)
-    var filled = 0
-    while filled < count {
-      let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress.map { $0 + filled }, count - filled, off_t(filled)) }
-      if n < 0 && errno == EINTR { continue }
-      guard n >= 0 else { throw SnapshotError(.io, "cannot read \(path): \(String(cString: strerror(errno)))") }
-      if n == 0 { break }
-      filled += n
-    }
-    return Array(buffer.prefix(filled))
   }
+
 }
 
 /// The varint and length-delimited fields of one protobuf message (last value wins).

@@ -15,6 +15,7 @@
 //   restore to the same paths (RestoreLeftovers).
 //   rev(main, sub) = main u64 BE | '_' | sub u64 BE (17 bytes).
 import Foundation
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -178,7 +179,7 @@ package enum DataDirWriter {
   // MARK: - File system
 
   private static func makeDirectory(_ path: String) throws {
-    guard mkdir(path, 0o700) == 0 else { throw ioError("cannot create directory \(path)", errno) }
+    guard mkdir(path, 0o700) == 0 else { throw ioError(SystemCallError(errno: errno, call: "create directory", path: path)) }
     _ = chmod(path, 0o700)
   }
 
@@ -194,40 +195,20 @@ package enum DataDirWriter {
   }
 
   private static func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw ioError("cannot create \(path)", errno) }
-    defer { close(fd) }
-    _ = fchmod(fd, mode)
-    var done = 0
-    while done < bytes.count {
-      let n = bytes.withUnsafeBytes { raw in pwrite(fd, raw.baseAddress.map { $0 + done }, raw.count - done, off_t(done)) }
-      if n < 0 {
-        if errno == EINTR { continue }
-        throw ioError("cannot write \(path)", errno)
-      }
-      done += n
-    }
-    guard fsync(fd) == 0 else { throw ioError("cannot fsync \(path)", errno) }
+    do { try SystemFile.writeNewFile(path, bytes, mode: mode) } catch { throw ioError(error) }
   }
 
   private static func syncDirectory(_ path: String) throws {
-    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { throw ioError("cannot open directory \(path)", errno) }
-    defer { close(fd) }
-    guard fsync(fd) == 0 else { throw ioError("cannot fsync directory \(path)", errno) }
+    do { try SystemFile.syncDirectory(path) } catch { throw ioError(error) }
   }
 
   private static func renameItem(_ from: String, _ to: String) throws {
-    guard rename(from, to) == 0 else { throw ioError("cannot rename \(from) to \(to)", errno) }
+    do { try SystemFile.rename(from, to: to) } catch { throw ioError(error) }
   }
 
-  static func parent(of path: String) -> String {
-    let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-    guard let slash = trimmed.lastIndex(of: "/") else { return "." }
-    return slash == trimmed.startIndex ? "/" : String(trimmed[trimmed.startIndex..<slash])
-  }
+  static func parent(of path: String) -> String { SystemFile.parentDirectory(of: path) }
 
-  private static func ioError(_ what: String, _ code: Int32) -> Error {
-    SnapshotErrorFactory.cannotWrite("\(what): \(String(cString: strerror(code))); check free space and permissions")
+  private static func ioError(_ failure: SystemCallError) -> Error {
+    SnapshotErrorFactory.cannotWrite("cannot \(failure); check free space and permissions")
   }
 }

@@ -11,6 +11,7 @@ import Crypto
 import Dispatch
 import SnapshotCore
 import Synchronization
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -123,18 +124,15 @@ final class SnapshotHashCheck: @unchecked Sendable {
   /// Throws `.notFound`/`.io` when the file cannot be opened, `.corrupt` when it has no trailer
   /// and `skip` is false.
   static func open(path: String, skip: Bool) throws(SnapshotError) -> SnapshotHashCheck? {
-    let fd = openReadOnly(path)
-    guard fd >= 0 else {
-      let code = errno
-      throw SnapshotError(
-        code == ENOENT ? .notFound : .io, "cannot open snapshot \(path): \(String(cString: strerror(code)))")
+    let fd: Int32
+    do { fd = try SystemFile.openForReading(path) } catch {
+      throw SnapshotError(error.errno == ENOENT ? .notFound : .io, "cannot open snapshot \(path): \(error.reason)")
     }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else {
+    let size: Int64
+    do { size = try SystemFile.size(fd, path: path) } catch {
       close(fd)
-      throw SnapshotError(.io, "cannot read the size of \(path)")
+      throw SnapshotError(.io, "cannot read the size of \(path): \(error.reason)")
     }
-    let size = Int64(st.st_size)
     let hasTrailer = size % 512 == 32
     if skip || !hasTrailer { close(fd) }
     if skip { return nil }
@@ -186,15 +184,22 @@ final class SnapshotHashCheck: @unchecked Sendable {
     while offset < body {
       if isStopped() { throw SnapshotError(.cancelled, "stopped while checking \(path); nothing was restored") }
       let want = Int(min(Int64(buffer.count), body - offset))
-      let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(offset)) }
-      if n < 0 && errno == EINTR { continue }
-      guard n > 0 else { throw SnapshotError(.io, "cannot read \(path) at byte \(offset)") }
+      let n: Int
+      do {
+        n = try buffer.withUnsafeMutableBytes { raw in
+          Result { () throws(SystemCallError) in
+            try SystemFile.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want]), at: offset, path: path)
+          }
+        }.get()
+      } catch {
+        throw SnapshotError(.io, "cannot read \(path) at byte \(error.offset ?? offset): \(error.reason)")
+      }
+      guard n > 0 else { throw SnapshotError(.io, "cannot read \(path) at byte \(offset): the file ended early") }
       buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
       offset += Int64(n)
     }
-    var trailer = [UInt8](repeating: 0, count: 32)
-    let n = trailer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 32, off_t(body)) }
-    guard n == 32 else { throw SnapshotError(.io, "cannot read the SHA-256 trailer of \(path)") }
+    let trailer = (try? SystemFile.read(fd, count: 32, at: body, path: path)) ?? []
+    guard trailer.count == 32 else { throw SnapshotError(.io, "cannot read the SHA-256 trailer of \(path)") }
     let computed = Array(hasher.finalize())
     guard computed == trailer else {
       throw SnapshotError(
@@ -203,11 +208,6 @@ final class SnapshotHashCheck: @unchecked Sendable {
           + "use another snapshot (or --skip-hash-check to restore it anyway)")
     }
   }
-}
-
-/// `open(2)` for reading (a free function, as `SnapshotHashCheck.open` hides the C one inside the class).
-private func openReadOnly(_ path: String) -> Int32 {
-  open(path, O_RDONLY | O_CLOEXEC)
 }
 
 /// Builds the `SnapshotError`s of the restore code.

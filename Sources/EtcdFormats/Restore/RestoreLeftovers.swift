@@ -11,6 +11,7 @@
 // runs) and anything named otherwise are left alone. A pid reused by an unrelated process keeps
 // its debris until that process ends: the safe way to be wrong.
 import Foundation
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -56,26 +57,22 @@ package enum RestoreLeftovers {
 
   /// What killed restores into `dataDir` (and `walDir`, when separate) left; removed, their paths.
   package static func sweepRestore(dataDir: String, walDir: String?) -> [String] {
-    var removed = sweep(in: DataDirWriter.parent(of: dataDir), prefix: baseName(dataDir) + ".tmp-")
+    var removed = sweep(in: SystemFile.parentDirectory(of: dataDir), prefix: baseName(dataDir) + ".tmp-")
     if RestorePlanner.directoryState(dataDir) == .nonEmptyDirectory {
       removed += sweep(in: dataDir, prefix: "member.tmp-")
     }
-    if let walDir { removed += sweep(in: DataDirWriter.parent(of: walDir), prefix: baseName(walDir) + ".tmp-") }
+    if let walDir { removed += sweep(in: SystemFile.parentDirectory(of: walDir), prefix: baseName(walDir) + ".tmp-") }
     return removed
   }
 
   /// What killed cluster-resets of `dataDir` left (beside it and inside it); removed, their paths.
   package static func sweepClusterReset(dataDir: String) -> [String] {
-    sweep(in: DataDirWriter.parent(of: dataDir), prefix: baseName(dataDir) + ".reset-tmp-")
+    sweep(in: SystemFile.parentDirectory(of: dataDir), prefix: baseName(dataDir) + ".reset-tmp-")
       + sweep(in: dataDir, prefix: ".reset-tmp-")
   }
 
   /// The last component of `path`, a trailing slash ignored.
-  static func baseName(_ path: String) -> String {
-    let trimmed = path.count > 1 && path.hasSuffix("/") ? String(path.dropLast()) : path
-    guard let slash = trimmed.lastIndex(of: "/") else { return trimmed }
-    return String(trimmed[trimmed.index(after: slash)...])
-  }
+  static func baseName(_ path: String) -> String { SystemFile.baseName(path) }
 
   /// True unless the process is known to be gone (the owner test of every pid-named temporary).
   package static func isRunning(_ pid: Int32) -> Bool {

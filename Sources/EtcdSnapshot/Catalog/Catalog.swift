@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SnapshotCore
 import SnapshotStorage
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SnapshotCore
 import SnapshotStorage
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -22,7 +23,7 @@ package enum SnapshotReference {
       guard fileExists(argument) else {
         throw SnapshotError(.notFound, "\(argument) does not exist: give the path of a snapshot file or a name from `etcd-snapshot ls`")
       }
-      let store = LocalSnapshotStore(directory: parentDirectory(of: argument))
+      let store = LocalSnapshotStore(directory: SystemFile.parentDirectory(of: argument))
       let name = String(argument.split(separator: "/").last ?? Substring(argument))
       return (argument, metadata(store.readMetadata(name: name)))
     }

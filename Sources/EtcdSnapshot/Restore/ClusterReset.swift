@@ -1,6 +1,7 @@
 import EtcdFormats
 import Foundation
 import SnapshotCore
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -182,14 +183,14 @@ package enum ClusterReset {
 
   /// `DIR` becomes `DIR-old-<now>` and the new data dir `DIR`, or `DIR` is put back.
   private static func swapDirectories(dir: String, tmp: String, oldDir: String) throws {
-    guard rename(dir, oldDir) == 0 else {
-      let reason = String(cString: strerror(errno))
+    do { try SystemFile.rename(dir, to: oldDir) } catch {
+      let reason = error.reason
       try? FileManager.default.removeItem(atPath: tmp)
       throw SnapshotError(.cannotWrite, "cannot move \(dir) to \(oldDir): \(reason); \(dir) was not changed")
     }
-    guard rename(tmp, dir) == 0 else {
-      let reason = String(cString: strerror(errno))
-      if rename(oldDir, dir) == 0 {
+    do { try SystemFile.rename(tmp, to: dir) } catch {
+      let reason = error.reason
+      if (try? SystemFile.rename(oldDir, to: dir)) != nil {
         try? FileManager.default.removeItem(atPath: tmp)
         throw SnapshotError(.cannotWrite, "cannot move the new data dir \(tmp) to \(dir): \(reason); \(dir) was put back")
       }
@@ -198,21 +199,21 @@ package enum ClusterReset {
         "cannot move the new data dir \(tmp) to \(dir): \(reason), and cannot move \(oldDir) back: the old data "
           + "dir is intact at \(oldDir), the new one at \(tmp); rename one of them to \(dir)")
     }
-    try? syncDirectory(parent(of: dir))
+    try? SystemFile.syncDirectory(holding: dir)
   }
 
   /// Inside `DIR` (a mount point): `DIR/member` becomes `DIR/member-old-<now>`, the new
   /// `member/` (restored into `DIR/.reset-tmp-X`) becomes `DIR/member`, and the marker moves to
   /// `DIR`. Every step is a rename on DIR's own volume; a failure puts `member/` back.
   private static func swapMember(dir: String, tmp: String, oldMember: String) throws {
-    guard rename(dir + "/member", oldMember) == 0 else {
-      let reason = String(cString: strerror(errno))
+    do { try SystemFile.rename(dir + "/member", to: oldMember) } catch {
+      let reason = error.reason
       try? FileManager.default.removeItem(atPath: tmp)
       throw SnapshotError(.cannotWrite, "cannot move \(dir)/member to \(oldMember): \(reason); \(dir) was not changed")
     }
-    guard rename(tmp + "/member", dir + "/member") == 0 else {
-      let reason = String(cString: strerror(errno))
-      if rename(oldMember, dir + "/member") == 0 {
+    do { try SystemFile.rename(tmp + "/member", to: dir + "/member") } catch {
+      let reason = error.reason
+      if (try? SystemFile.rename(oldMember, to: dir + "/member")) != nil {
         try? FileManager.default.removeItem(atPath: tmp)
         throw SnapshotError(.cannotWrite, "cannot move the new member dir into \(dir): \(reason); \(dir)/member was put back")
       }
@@ -221,9 +222,9 @@ package enum ClusterReset {
         "cannot move the new member dir \(tmp)/member to \(dir)/member: \(reason), and cannot move \(oldMember) back: the old "
           + "member dir is intact at \(oldMember); rename it to \(dir)/member")
     }
-    _ = rename(tmp + "/" + markerName, dir + "/" + markerName)
+    try? SystemFile.rename(tmp + "/" + markerName, to: dir + "/" + markerName)
     try? FileManager.default.removeItem(atPath: tmp)
-    try? syncDirectory(dir)
+    try? SystemFile.syncDirectory(dir)
   }
 
   /// True when `dir` is a symlink, or on another device than its parent (a mount point).
@@ -256,12 +257,10 @@ package enum ClusterReset {
 
   /// Takes etcd's lock on the db (bbolt's exclusive `flock`); returns the open descriptor.
   private static func lockDatabase(_ db: String, dataDir: String) throws -> Int32 {
-    let fd = open(db, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-      let code = errno
+    let fd: Int32
+    do { fd = try SystemFile.openForReading(db) } catch {
       throw SnapshotError(
-        code == EACCES ? .permissionDenied : .io,
-        "cannot open \(db): \(String(cString: strerror(code))); run cluster-reset as the user etcd runs as")
+        error.errno == EACCES ? .permissionDenied : .io, "cannot open \(db): \(error.reason); run cluster-reset as the user etcd runs as")
     }
     while flock(fd, LOCK_EX | LOCK_NB) != 0 {
       let code = errno
@@ -273,7 +272,7 @@ package enum ClusterReset {
           "etcd is running on \(dataDir) (\(db) is locked): stop etcd on this member first, then run cluster-reset "
             + "again; nothing was changed")
       }
-      throw SnapshotError(.io, "cannot lock \(db): \(String(cString: strerror(code))); nothing was changed")
+      throw SnapshotError(.io, "cannot lock \(db): \(SystemFile.errnoText(code)); nothing was changed")
     }
     return fd
   }
@@ -369,29 +368,11 @@ package enum ClusterReset {
   // MARK: - Files
 
   private static func writeSynced(_ path: String, _ bytes: [UInt8]) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { throw SnapshotError(.cannotWrite, "cannot create \(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var written = 0
-    while written < bytes.count {
-      let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress.map { $0 + written }, bytes.count - written) }
-      if n < 0 && errno == EINTR { continue }
-      guard n > 0 else { throw SnapshotError(.cannotWrite, "cannot write \(path): \(String(cString: strerror(errno)))") }
-      written += n
-    }
-    guard fsync(fd) == 0 else { throw SnapshotError(.cannotWrite, "cannot fsync \(path)") }
+    do { try SystemFile.writeNewFile(path, bytes) } catch { throw SnapshotError(.cannotWrite, "cannot \(error)") }
   }
 
   private static func syncDirectory(_ path: String) throws {
-    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    guard fd >= 0 else { throw SnapshotError(.cannotWrite, "cannot open directory \(path) to fsync it") }
-    defer { close(fd) }
-    guard fsync(fd) == 0 else { throw SnapshotError(.cannotWrite, "cannot fsync directory \(path)") }
-  }
-
-  private static func parent(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    return slash == path.startIndex ? "/" : String(path[..<slash])
+    do { try SystemFile.syncDirectory(path) } catch { throw SnapshotError(.cannotWrite, "cannot \(error)") }
   }
 
   private static func pathExists(_ path: String) -> Bool {

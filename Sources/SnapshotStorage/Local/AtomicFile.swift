@@ -1,4 +1,5 @@
 import SnapshotCore
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -34,30 +35,26 @@ package struct AtomicFile: ~Copyable {
     if !replacing && lstat(path, &st) == 0 {
       throw SnapshotError(.cannotWrite, "\(path) already exists: refusing to overwrite \(what); delete it or wait a second so the name changes")
     }
-    let fd = open(partPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-    if fd < 0 {
-      let code = errno
-      if code == EEXIST {
+    do {
+      self.fd = try SystemFile.create(partPath, mode: 0o600, exclusive: true)
+    } catch {
+      if error.errno == EEXIST {
         throw SnapshotError(
           .cannotWrite,
           "\(partPath) already exists: another save may be running; if not, remove the stale file")
       }
-      throw SnapshotError.posix(code, call: "open", path: partPath, what: what)
+      throw SnapshotError.posix(error, what: what)
     }
-    self.fd = fd
   }
 
   /// Appends bytes; retries short writes and EINTR.
   package mutating func write(_ bytes: UnsafeRawBufferPointer) throws(SnapshotError) {
-    let code = Self.writeAll(fd, bytes)
-    if code != 0 { throw SnapshotError.posix(code, call: "write", path: partPath, what: what) }
+    do { try SystemFile.writeAll(fd, bytes, path: partPath) } catch { throw SnapshotError.posix(error, what: what) }
   }
 
   /// Appends bytes from an array.
   package mutating func write(_ bytes: [UInt8]) throws(SnapshotError) {
-    let fd = self.fd
-    let code = bytes.withUnsafeBytes { Self.writeAll(fd, $0) }
-    if code != 0 { throw SnapshotError.posix(code, call: "write", path: partPath, what: what) }
+    do { try SystemFile.writeAll(fd, bytes, path: partPath) } catch { throw SnapshotError.posix(error, what: what) }
   }
 
   /// Drops everything written so far (a download that has to start over).
@@ -66,23 +63,6 @@ package struct AtomicFile: ~Copyable {
       let code = errno
       throw SnapshotError.posix(code, call: "ftruncate", path: partPath, what: what)
     }
-  }
-
-  /// Writes everything or returns the errno that stopped it (0 on success).
-  private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32 {
-    guard var base = bytes.baseAddress else { return 0 }
-    var left = bytes.count
-    while left > 0 {
-      let n = Glibc.write(fd, base, left)
-      if n < 0 {
-        if errno == EINTR { continue }
-        return errno
-      }
-      if n == 0 { return EIO }
-      left -= n
-      base += n
-    }
-    return 0
   }
 
   /// fsyncs the data, renames the `.part` into place and fsyncs the directory.
@@ -94,16 +74,10 @@ package struct AtomicFile: ~Copyable {
   /// fsyncs and closes the `.part`; the file is complete on disk but not yet visible.
   package mutating func sync() throws(SnapshotError) {
     guard fd >= 0 else { return }
-    if fsync(fd) != 0 {
-      let code = errno
-      throw SnapshotError.posix(code, call: "fsync", path: partPath, what: what)
-    }
-    let closeResult = close(fd)
+    do { try SystemFile.sync(fd, path: partPath) } catch { throw SnapshotError.posix(error, what: what) }
+    let open = fd
     fd = -1
-    if closeResult != 0 {
-      let code = errno
-      throw SnapshotError.posix(code, call: "close", path: partPath, what: what)
-    }
+    do { try SystemFile.close(open, path: partPath) } catch { throw SnapshotError.posix(error, what: what) }
   }
 
   /// Renames the synced `.part` into place and fsyncs the directory.
@@ -113,12 +87,9 @@ package struct AtomicFile: ~Copyable {
     if !replacing && lstat(path, &st) == 0 {
       throw SnapshotError(.cannotWrite, "\(path) appeared while \(what) was written; not overwriting it")
     }
-    if rename(partPath, path) != 0 {
-      let code = errno
-      throw SnapshotError.posix(code, call: "rename", path: path, what: what)
-    }
+    do { try SystemFile.rename(partPath, to: path) } catch { throw SnapshotError.posix(error, what: what) }
     committed = true
-    try syncDirectory(of: path)
+    try syncDirectory(holding: path)
   }
 
   /// Closes and removes the `.part`; safe to call more than once.
@@ -137,30 +108,11 @@ package struct AtomicFile: ~Copyable {
 }
 
 /// fsyncs the directory holding `path`, so that a rename or create in it is durable.
-package func syncDirectory(of path: String) throws(SnapshotError) {
-  try syncDirectory(parentDirectory(of: path))
+package func syncDirectory(holding path: String) throws(SnapshotError) {
+  try syncDirectory(SystemFile.parentDirectory(of: path))
 }
 
 /// fsyncs a directory, so that renames, creations and deletions in it are durable.
 package func syncDirectory(_ dir: String) throws(SnapshotError) {
-  let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-  if dfd < 0 {
-    let code = errno
-    throw SnapshotError.posix(code, call: "open", path: dir, what: "the directory")
-  }
-  defer { close(dfd) }
-  if fsync(dfd) != 0 {
-    let code = errno
-    // Some file systems do not support fsync on directories; that is not a failure to write.
-    if code != EINVAL && code != ENOTSUP {
-      throw SnapshotError.posix(code, call: "fsync", path: dir, what: "the directory")
-    }
-  }
-}
-
-/// The directory part of a path ("." for a bare name).
-package func parentDirectory(of path: String) -> String {
-  guard let slash = path.lastIndex(of: "/") else { return "." }
-  if slash == path.startIndex { return "/" }
-  return String(path[..<slash])
+  do { try SystemFile.syncDirectory(dir) } catch { throw SnapshotError.posix(error, what: "the directory") }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SnapshotCore
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc

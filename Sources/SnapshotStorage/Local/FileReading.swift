@@ -1,4 +1,5 @@
 import SnapshotCore
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -19,21 +20,14 @@ package enum ChunkedFileReader {
   package static func forEachChunk(
     of path: String, chunkSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws(SnapshotError) -> Void
   ) throws(SnapshotError) {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 {
-      let code = errno
-      throw SnapshotError.posix(code, call: "open", path: path, what: "the snapshot")
-    }
+    let fd: Int32
+    do { fd = try SystemFile.openForReading(path) } catch { throw SnapshotError.posix(error, what: "the snapshot") }
     defer { close(fd) }
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 4096)
     defer { buffer.deallocate() }
     while true {
-      let n = read(fd, buffer.baseAddress, chunkSize)
-      if n < 0 {
-        let code = errno
-        if code == EINTR { continue }
-        throw SnapshotError.posix(code, call: "read", path: path, what: "the snapshot")
-      }
+      let n: Int
+      do { n = try SystemFile.read(fd, into: buffer, path: path) } catch { throw SnapshotError.posix(error, what: "the snapshot") }
       if n == 0 { return }
       try body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
     }

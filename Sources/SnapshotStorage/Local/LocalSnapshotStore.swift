@@ -1,6 +1,7 @@
 import EtcdFormats
 import Foundation
 import SnapshotCore
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -257,7 +258,7 @@ package struct LocalSnapshotStore: Sendable {
       }
       return
     }
-    let parent = parentDirectory(of: path)
+    let parent = SystemFile.parentDirectory(of: path)
     if parent != path && parent != "/" && parent != "." { try makeDirectories(parent) }
     if mkdir(path, 0o700) != 0 {
       let code = errno

@@ -1,6 +1,7 @@
 import NIOCore
 import S3Protocol
 import SnapshotCore
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -57,19 +58,16 @@ struct FileRangeChunks: AsyncSequence, Sendable {
   /// Fills `buffer` from `at`; a short file is an error (the part was handed out because
   /// those bytes were on disk).
   static func readFully(fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at: Int64) throws -> Int {
-    var done = 0
-    while done < buffer.count {
-      let r = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(at) + off_t(done))
-      if r < 0 {
-        if errno == EINTR { continue }
-        let code = errno
-        throw SnapshotError(.io, "cannot read the snapshot file back for the upload: \(String(cString: strerror(code)))")
-      }
-      if r == 0 {
-        throw SnapshotError(.io, "the snapshot file ended early while a part was read back for the upload")
-      }
-      done += r
+    let n: Int
+    do {
+      n = try SystemFile.read(fd, into: buffer, at: at, path: "the snapshot file")
+    } catch {
+      throw SnapshotError(.io, "cannot read the snapshot file back for the upload: \(error.reason)")
     }
-    return done
+    if n < buffer.count {
+      throw SnapshotError(.io, "the snapshot file ended early while a part was read back for the upload")
+    }
+    return n
   }
+
 }

@@ -5,6 +5,7 @@ import NIOCore
 import S3Protocol
 import SnapshotCore
 import Synchronization
+import SystemFiles
 
 #if canImport(Glibc)
   import Glibc
@@ -63,10 +64,11 @@ package struct S3SnapshotUploader: Sendable {
       guard let path = start.path, let name = start.name else {
         throw SnapshotError(.interrupted, "the snapshot failed before it started; nothing was uploaded")
       }
-      let fd = open(path, O_RDONLY | O_CLOEXEC)
-      if fd < 0 {
-        let code = errno
-        throw SnapshotError.posix(code, call: "open", path: path, what: "the snapshot being uploaded")
+      let fd: Int32
+      do {
+        fd = try SystemFile.openForReading(path)
+      } catch {
+        throw SnapshotError.posix(error, what: "the snapshot being uploaded")
       }
       defer { close(fd) }
       key = client.configuration.objectKey(name)

@@ -111,12 +111,6 @@ enum EtcdFixtureMaker {
 
 // MARK: - Small process and file helpers
 
-func makeTemporaryDirectory(prefix: String) throws -> String {
-  let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString)"
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
-}
-
 func createFile(_ path: String) -> URL {
   _ = FileManager.default.createFile(atPath: path, contents: nil)
   return URL(fileURLWithPath: path)
@@ -128,9 +122,8 @@ func readBytes(_ path: String) throws -> [UInt8] {
 
 /// Writes `bytes` to a fresh temporary file, runs `body` with its path, and removes it.
 func withTemporaryFile<R>(_ bytes: [UInt8], name: String = "test.db", _ body: (String) throws -> R) throws -> R {
-  let dir = try makeTemporaryDirectory(prefix: "bolt-test")
-  defer { try? FileManager.default.removeItem(atPath: dir) }
-  let path = dir + "/" + name
+  let dir = try TemporaryDirectory(prefix: "bolt-test")
+  let path = dir.appending(name)
   try Data(bytes).write(to: URL(fileURLWithPath: path))
-  return try body(path)
+  return try withExtendedLifetime(dir) { try body(path) }
 }

@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -9,14 +10,14 @@ import Foundation
 /// A temporary copy of some bytes that tests damage in place (one byte or a length at a time)
 /// and restore, so thousands of variants cost no more than a few syscalls each.
 final class ScratchFile {
-  let directory: String
+  private let directory: TemporaryDirectory
   let path: String
   let original: [UInt8]
   private let fd: Int32
 
   init(_ bytes: [UInt8], name: String = "scratch.db") throws {
-    directory = try makeTemporaryDirectory(prefix: "bolt-scratch")
-    path = directory + "/" + name
+    directory = try TemporaryDirectory(prefix: "bolt-scratch")
+    path = directory.appending(name)
     original = bytes
     try Data(bytes).write(to: URL(fileURLWithPath: path))
     fd = open(path, O_RDWR | O_CLOEXEC)
@@ -25,7 +26,6 @@ final class ScratchFile {
 
   deinit {
     close(fd)
-    try? FileManager.default.removeItem(atPath: directory)
   }
 
   /// Runs `body` with bit `bit` of byte `offset` flipped, then restores the byte.

@@ -14,10 +14,9 @@ enum SnapshotSeed {
   /// one value spanning overflow pages, and a tombstone as its last key, of revision
   /// `lastRevision` (bits as stored; default keys + 2). Small buckets come out inline.
   static func snapshot(keys: Int = 120, lastRevision: UInt64? = nil) throws -> [UInt8] {
-    let dir = NSTemporaryDirectory() + "snapshot-seed-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    let path = dir + "/db"
+    let dir = try TemporaryDirectory(prefix: "snapshot-seed")
+    defer { withExtendedLifetime(dir) {} }
+    let path = dir.appending("db")
     let writer = try BoltWriter(path: path)
     func bucket(_ name: String, _ items: [([UInt8], [UInt8])]) throws {
       try writer.beginBucket(Array(name.utf8))

@@ -15,7 +15,7 @@ struct SetupFailure: Error, CustomStringConvertible {
 /// Runs `body` with a fresh empty directory, removed afterwards.
 func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
   let dir = try TemporaryDirectory(prefix: "storage")
-  return try body(dir.path)
+  return try withExtendedLifetime(dir) { try body(dir.path) }
 }
 
 /// Runs `body` with a tmpfs mounted with `options`, unmounted afterwards; throws (failing the

@@ -1,5 +1,5 @@
 import SnapshotCore
-import SnapshotStorage
+import SystemFiles
 import Testing
 
 #if canImport(Glibc)
@@ -28,7 +28,7 @@ struct POSIXErrorTests {
     #expect(error.code == expected)
     #expect(error.message.contains(mentions), "\(error.message)")
     #expect(error.message.contains("/backups/snap.part"))
-    let cause = try #require(error.cause as? POSIXFailure)
+    let cause = try #require(error.cause as? SystemCallError)
     #expect(cause.errno == code)
     #expect(cause.call == "write")
     #expect(cause.path == "/backups/snap.part")
@@ -44,11 +44,11 @@ struct POSIXErrorTests {
     #expect(readOnly.message.contains("--dir"))
   }
 
-  @Test("errnoText is strerror's text; POSIXFailure describes call, path and text")
+  @Test("SystemFile.errnoText is strerror's text; SystemCallError describes call, path and text")
   func text() {
-    #expect(errnoText(ENOSPC) == "No space left on device")
-    #expect(errnoText(EROFS) == "Read-only file system")
-    let cause = SnapshotError.posix(ENOENT, call: "open", path: "/x", what: "the snapshot file").cause as? POSIXFailure
+    #expect(SystemFile.errnoText(ENOSPC) == "No space left on device")
+    #expect(SystemFile.errnoText(EROFS) == "Read-only file system")
+    let cause = SnapshotError.posix(ENOENT, call: "open", path: "/x", what: "the snapshot file").cause as? SystemCallError
     #expect(cause?.description == "open /x: No such file or directory")
   }
 }
