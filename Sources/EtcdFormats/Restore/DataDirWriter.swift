@@ -120,10 +120,10 @@ package enum DataDirWriter {
       if separateWAL {
         try renameItem(staged.walTemporary, plan.walDir)
         renamedWAL = true
-        try syncDirectory(parent(of: plan.walDir))
+        try syncDirectory(SystemFile.parentDirectory(of: plan.walDir))
       }
       try renameItem(staged.staging.temporary, staged.staging.final)
-      try syncDirectory(parent(of: staged.staging.final))
+      try syncDirectory(SystemFile.parentDirectory(of: staged.staging.final))
     } catch {
       try? FileManager.default.removeItem(atPath: staged.staging.temporary)
       if separateWAL { try? FileManager.default.removeItem(atPath: renamedWAL ? plan.walDir : staged.walTemporary) }
@@ -184,7 +184,7 @@ package enum DataDirWriter {
   }
 
   private static func makeDirectory(parentOf path: String) throws {
-    let parent = parent(of: path)
+    let parent = SystemFile.parentDirectory(of: path)
     if RestorePlanner.directoryState(parent) != .missing { return }
     do {
       try FileManager.default.createDirectory(
@@ -205,8 +205,6 @@ package enum DataDirWriter {
   private static func renameItem(_ from: String, _ to: String) throws {
     do { try SystemFile.rename(from, to: to) } catch { throw ioError(error) }
   }
-
-  static func parent(of path: String) -> String { SystemFile.parentDirectory(of: path) }
 
   private static func ioError(_ failure: SystemCallError) -> Error {
     SnapshotErrorFactory.cannotWrite("cannot \(failure); check free space and permissions")
