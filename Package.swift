@@ -145,6 +145,14 @@ let package = Package(
       name: "SnapshotStorageTests",
       dependencies: ["SnapshotStorage", "SnapshotCore", "EtcdTestSupport"]
     ),
+    // The use cases over in-memory and real-directory locations: catalog, delete, prune.
+    .testTarget(
+      name: "EtcdSnapshotTests",
+      dependencies: [
+        "EtcdSnapshot", "SnapshotStorage", "SnapshotCore", "EtcdTestSupport",
+        .product(name: "PropertyBased", package: "swift-property-based"),
+      ]
+    ),
     // Runs the built executable against real etcd processes on 127.0.0.1.
     .testTarget(
       name: "IntegrationTests",

@@ -221,98 +221,18 @@ struct LocalSnapshotStoreTests {
     }
   }
 
-  // MARK: delete
+  // MARK: names (deleting them is Catalog's: EtcdSnapshotTests/CatalogDeleteTests)
 
-  @Test("delete removes the file and its record, and nothing else")
-  func deleteRemoves() throws {
+  @Test("fileNames lists regular files only: not hidden ones, `.part` files, folders or links")
+  func fileNamesAreSnapshots() throws {
     try withTemporaryDirectory { dir in
       let s = store(dir)
       try s.prepare()
-      for name in ["on-demand-n-1", "on-demand-n-2", "on-demand-n-3"] {
-        try writeFile(dir + "/" + name, [1])
-        try s.writeMetadata(record(prefix: "on-demand", node: "n", timestamp: Int64(name.suffix(1))!, size: 1))
-      }
-      let deleted = try s.delete(names: ["on-demand-n-1", "on-demand-n-3", "on-demand-n-1"])
-      #expect(deleted == ["on-demand-n-1", "on-demand-n-3"])
-      #expect(listing(dir) == [".metadata", "on-demand-n-2"])
-      #expect(listing(dir + "/.metadata") == ["on-demand-n-2"])
-      #expect(try s.delete(names: []) == [])
-    }
-  }
-
-  @Test("delete works for a file without a record")
-  func deleteWithoutRecord() throws {
-    try withTemporaryDirectory { dir in
-      let s = store(dir)
-      try s.prepare()
-      try writeFile(dir + "/backup.db", [1])
-      #expect(try s.delete(names: ["backup.db"]) == ["backup.db"])
-      #expect(listing(dir) == [".metadata"])
-    }
-  }
-
-  /// Names that must be refused, and whether the refusal is "not found" (else invalid).
-  static let refused: [(name: String, notFound: Bool)] = [
-    ("", false), (".", false), ("..", false), ("../outside", false), ("a/b", false), ("/etc/passwd", false),
-    ("sub/..", false), (".hidden", false), (".metadata", false), ("x.part", false),
-    ("on-demand-n-9", true), ("sub", true), ("link", true),
-  ]
-
-  @Test("delete refuses a bad or unknown name and then deletes NOTHING, even the valid names", arguments: refused)
-  func deleteAllOrNothing(bad: String, notFound: Bool) throws {
-    try withTemporaryDirectory { root in
-      let dir = root + "/snapshots"
-      let s = store(dir)
-      try s.prepare()
-      try writeFile(root + "/outside", [1])
-      try writeFile(dir + "/on-demand-n-1", [1])
-      try writeFile(dir + "/on-demand-n-2", [2])
-      try s.writeMetadata(record(prefix: "on-demand", node: "n", timestamp: 1, size: 1))
-      try writeFile(dir + "/.hidden", [3])
-      try writeFile(dir + "/x.part", [4])
+      for name in ["on-demand-n-1", "backup.db", ".hidden", "x.part"] { try writeFile(dir + "/" + name, [1]) }
       #expect(mkdir(dir + "/sub", 0o700) == 0)
-      #expect(symlink(dir + "/on-demand-n-2", dir + "/link") == 0)
-      let before = listing(dir)
-
-      for names in [[bad], ["on-demand-n-1", bad], [bad, "on-demand-n-1", "on-demand-n-2"]] {
-        let error = try #require(throws: SnapshotError.self, "\(names)") { try s.delete(names: names) }
-        #expect(error.code == (notFound ? .notFound : .invalidConfiguration), "\(names): \(error.message)")
-        #expect(error.message.contains("nothing was deleted"))
-        #expect(listing(dir) == before)
-        #expect(listing(dir + "/.metadata") == ["on-demand-n-1"])
-        #expect(contents(root + "/outside") == [1])
-      }
-    }
-  }
-
-  @Test("several problems are all reported, and an invalid name outranks an unknown one")
-  func deleteReportsAll() throws {
-    try withTemporaryDirectory { dir in
-      let s = store(dir)
-      try s.prepare()
-      let error = try #require(throws: SnapshotError.self) { try s.delete(names: ["gone-1", "../x", "gone-2"]) }
-      #expect(error.code == .invalidConfiguration)
-      #expect(error.message.contains("3 problems"))
-      #expect(error.message.contains("gone-1") && error.message.contains("gone-2") && error.message.contains("../x"))
-    }
-  }
-
-  @Test(
-    "every name that save's validation accepts is listed by ls and can be deleted",
-    arguments: [("on-demand", "node-1"), ("etcd-snapshot", "ip-10-0-0-1.ec2.internal"), ("nightly", "a.b.c")])
-  func acceptedNamesAreManageable(prefix: String, node: String) throws {
-    #expect(SnapshotName.problem(with: prefix, flag: "--name") == nil)
-    #expect(SnapshotName.problem(with: node, flag: "--node-name") == nil)
-    try withTemporaryDirectory { dir in
-      let s = store(dir)
-      try s.prepare()
-      let name = SnapshotName(prefix: prefix, node: node, timestamp: 1_700_000_000).fileName
-      try writeFile(dir + "/" + name, [1])
-      #expect(
-        try s.list(preferredPrefixes: [prefix]).map(\.name) == [SnapshotName(prefix: prefix, node: node, timestamp: 1_700_000_000)])
-      #expect(LocalSnapshotStore.nameProblem(name) == nil)
-      #expect(throws: Never.self) { try s.delete(names: [name]) }
-      #expect(!exists(dir + "/" + name))
+      #expect(symlink(dir + "/backup.db", dir + "/link") == 0)
+      #expect(try s.fileNames().sorted() == ["backup.db", "on-demand-n-1"])
+      #expect(try store(dir + "/missing").fileNames() == [])
     }
   }
 

@@ -1,5 +1,5 @@
 /// Where a listed snapshot lives.
-package enum SnapshotLocation: Sendable, Equatable, Codable {
+package enum SnapshotAddress: Sendable, Equatable, Codable {
   /// A file on this machine.
   case local(path: String)
   /// An object in an S3-compatible bucket.
@@ -39,7 +39,7 @@ package struct SnapshotEntry: Sendable, Equatable {
   /// The record written at save time, if there is one.
   package var metadata: SnapshotMetadata?
   /// Where it lives.
-  package var location: SnapshotLocation
+  package var location: SnapshotAddress
   /// Size in bytes.
   package var size: Int64
   /// Creation time, Unix seconds: the name's, else the file's modification time.
@@ -51,7 +51,7 @@ package struct SnapshotEntry: Sendable, Equatable {
 
   /// Makes an entry.
   package init(
-    fileName: String, name: SnapshotName?, metadata: SnapshotMetadata?, location: SnapshotLocation,
+    fileName: String, name: SnapshotName?, metadata: SnapshotMetadata?, location: SnapshotAddress,
     size: Int64, timestamp: Int64, revision: Int64?, problem: String? = nil
   ) {
     self.fileName = fileName

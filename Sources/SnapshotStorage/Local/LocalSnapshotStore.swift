@@ -130,19 +130,11 @@ package struct LocalSnapshotStore: Sendable {
 
   /// Every snapshot in the directory, newest first. A missing directory lists as empty.
   package func list(preferredPrefixes: [String] = []) throws(SnapshotError) -> [SnapshotEntry] {
-    let names: [String]
-    do {
-      names = try FileManager.default.contentsOfDirectory(atPath: directory)
-    } catch {
-      var st = stat()
-      if stat(directory, &st) != 0 && errno == ENOENT { return [] }
-      throw SnapshotError(.io, "cannot read the snapshot directory \(directory): \(error.localizedDescription)")
-    }
     var entries: [SnapshotEntry] = []
-    for name in names where !name.hasPrefix(".") && !name.hasSuffix(".part") {
+    for name in try fileNames() {
       let p = path(of: name)
       var st = stat()
-      guard lstat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+      guard lstat(p, &st) == 0 else { continue }
       let size = Int64(st.st_size)
       let mtime = Int64(st.st_mtim.tv_sec)
       var metadata: SnapshotMetadata?
@@ -169,32 +161,22 @@ package struct LocalSnapshotStore: Sendable {
     return entries.sorted(by: SnapshotEntry.newestFirst)
   }
 
-  /// Deletes snapshots by name, all or none: every name is checked before anything is removed.
-  package func delete(names: [String]) throws(SnapshotError) -> [String] {
-    var problems: [String] = []
-    for name in names {
-      if let p = Self.nameProblem(name) {
-        problems.append(p)
-        continue
-      }
+  /// The names of the snapshot files: regular files, neither hidden nor `.part`. A missing
+  /// directory has none.
+  package func fileNames() throws(SnapshotError) -> [String] {
+    let names: [String]
+    do {
+      names = try FileManager.default.contentsOfDirectory(atPath: directory)
+    } catch {
       var st = stat()
-      if lstat(path(of: name), &st) != 0 || (st.st_mode & S_IFMT) != S_IFREG {
-        problems.append("no snapshot named \(quoted(name)) in \(directory): see `etcd-snapshot ls --dir \(directory)`")
-      }
+      if stat(directory, &st) != 0 && errno == ENOENT { return [] }
+      throw SnapshotError(.io, "cannot read the snapshot directory \(directory): \(error.localizedDescription)")
     }
-    guard problems.isEmpty else { throw SnapshotError.nothingDeleted(problems) }
-    var deleted: [String] = []
-    for name in names where !deleted.contains(name) {
-      let p = path(of: name)
-      if unlink(p) != 0 {
-        let code = errno
-        throw SnapshotError.posix(code, call: "unlink", path: p, what: "the snapshot")
-      }
-      removeMetadata(name: name)
-      deleted.append(name)
+    return names.filter { name in
+      guard !name.hasPrefix("."), !name.hasSuffix(".part") else { return false }
+      var st = stat()
+      return lstat(path(of: name), &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
-    try syncDirectory(directory)
-    return deleted
   }
 
   /// Removes what runs that were killed left behind, and returns its paths: `.download-PID-*`

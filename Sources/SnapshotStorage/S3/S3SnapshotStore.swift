@@ -10,7 +10,7 @@ import SnapshotCore
 ///
 /// Listing reads ListObjectsV2 pages of the folder and of its `.metadata/` folder, then the
 /// sidecars that exist (a bounded number at a time): never a HEAD per object.
-package struct S3SnapshotStore: Sendable {
+package struct S3SnapshotStore: SnapshotLocation {
   /// The client.
   package var client: S3Client
 
@@ -32,15 +32,35 @@ package struct S3SnapshotStore: Sendable {
   }
 
   /// The names of the snapshots in the folder: list pages only, no sidecars.
-  package func names() async throws -> Set<String> {
-    Set(try await snapshotObjects().map(\.name))
+  package func names() async throws(SnapshotError) -> Set<String> {
+    try await Self.typed { Set(try await snapshotObjects().map(\.name)) }
+  }
+
+  /// The folder.
+  package var address: String { configuration.folderAddress }
+
+  package var listCommand: String { "etcd-snapshot ls --s3" }
+
+  /// Deleting needs no more than the credentials, which the first request checks.
+  package func removalProblem() -> String? { nil }
+
+  /// S3 deletes are durable when they return.
+  package func finishRemoving() throws(SnapshotError) {}
+
+  /// `body`'s errors as `SnapshotError` (the client's already are; others are internal).
+  private static func typed<T>(_ body: () async throws -> T) async throws(SnapshotError) -> T {
+    do { return try await body() } catch { throw SnapshotError.wrapping(error) }
   }
 
   /// Every snapshot object in the folder, newest first.
   ///
   /// `readingSidecars: false` leaves the `.metadata/` records unread (entries are what their
   /// names say): enough for retention, and one request per snapshot cheaper.
-  package func list(preferredPrefixes: [String] = [], readingSidecars: Bool = true) async throws -> [SnapshotEntry] {
+  package func list(preferredPrefixes: [String] = [], readingSidecars: Bool = true) async throws(SnapshotError) -> [SnapshotEntry] {
+    try await Self.typed { try await listing(preferredPrefixes: preferredPrefixes, readingSidecars: readingSidecars) }
+  }
+
+  private func listing(preferredPrefixes: [String], readingSidecars: Bool) async throws -> [SnapshotEntry] {
     let prefix = configuration.keyPrefix
     let candidates = try await snapshotObjects()
     var records: [String: LocalSnapshotStore.MetadataLookup] = [:]
@@ -71,9 +91,9 @@ package struct S3SnapshotStore: Sendable {
   }
 
   /// The sidecar records of `names` that have one (missing or foreign sidecars are left out).
-  package func records(of names: [String]) async throws -> [String: SnapshotMetadata] {
+  package func records(of names: [String]) async throws(SnapshotError) -> [String: SnapshotMetadata] {
     var out: [String: SnapshotMetadata] = [:]
-    for (name, lookup) in try await readSidecars(names) {
+    for (name, lookup) in try await Self.typed({ try await readSidecars(names) }) {
       if case .found(let m) = lookup { out[name] = m }
     }
     return out
@@ -110,30 +130,12 @@ package struct S3SnapshotStore: Sendable {
     }
   }
 
-  /// Deletes snapshots and their sidecars, all or none: every name is checked in one listing first.
-  package func delete(names: [String]) async throws -> [String] {
-    var problems: [String] = []
-    let existing = try await self.names()
-    for name in names {
-      if let p = LocalSnapshotStore.nameProblem(name) {
-        problems.append(p)
-      } else if !existing.contains(name) {
-        problems.append("no snapshot named \(quoted(name)) in \(configuration.folderAddress): see `etcd-snapshot ls --s3`")
-      }
-    }
-    guard problems.isEmpty else { throw SnapshotError.nothingDeleted(problems) }
-    return try await remove(names: names)
-  }
-
-  /// Deletes snapshots and their sidecars that a listing has just shown to exist.
-  package func remove(names: [String]) async throws -> [String] {
-    var deleted: [String] = []
-    for name in names where !deleted.contains(name) {
+  /// Deletes snapshot `name` and its sidecar.
+  package func remove(name: String) async throws(SnapshotError) {
+    try await Self.typed {
       try await client.deleteObject(key: configuration.objectKey(name))
       try await client.deleteObject(key: configuration.metadataKey(name))
-      deleted.append(name)
     }
-    return deleted
   }
 
   /// Downloads snapshot `name` to `path` (a new file, 0600), checking the SHA-256 on the way
