@@ -145,6 +145,14 @@ let package = Package(
       name: "SnapshotStorageTests",
       dependencies: ["SnapshotStorage", "SnapshotCore", "EtcdTestSupport"]
     ),
+    // The etcd client against real etcd processes.
+    .testTarget(
+      name: "EtcdClientTests",
+      dependencies: [
+        "EtcdClient", "SnapshotCore", "EtcdTestSupport", .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
     // The use cases over in-memory and real-directory locations: catalog, delete, prune.
     .testTarget(
       name: "EtcdSnapshotTests",

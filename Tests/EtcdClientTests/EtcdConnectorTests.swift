@@ -1,0 +1,129 @@
+import Crypto
+import EtcdClient
+import EtcdTestSupport
+import Foundation
+import Logging
+import SnapshotCore
+import Synchronization
+import Testing
+
+private func connector(_ endpoints: [String], _ adjust: (inout ConnectionConfiguration) -> Void = { _ in }) -> EtcdConnector {
+  var configuration = ConnectionConfiguration()
+  configuration.endpoints = endpoints
+  adjust(&configuration)
+  return EtcdConnector(configuration: configuration, logger: Logger(label: "etcd-client-tests"))
+}
+
+/// The bytes of a snapshot stream and the `remainingBytes` etcd sent with each chunk.
+private struct Stream: Sendable {
+  var bytes: [UInt8] = []
+  var remaining: [UInt64] = []
+}
+
+/// The client module against real etcd processes: member choice, status, the snapshot
+/// stream, TLS and authentication. (The executable's behaviour on top is IntegrationTests'.)
+@Suite("EtcdConnector against real etcd", .serialized)
+struct EtcdConnectorTests {
+  @Test("the chosen member's status is what etcdctl reports", arguments: EtcdRelease.allCases)
+  func status(release: EtcdRelease) async throws {
+    let server = try await EtcdServer(release)
+    defer { server.stop() }
+    try server.putKeys(prefix: "/registry/a/", count: 20)
+    let expected = try server.endpointStatus()
+    let status = try await connector([server.clientURL]).withHealthyMember { member in member.status }
+    #expect(status.memberID == expected.memberID)
+    #expect(status.clusterID == expected.clusterID)
+    #expect(status.revision == expected.revision)
+    #expect(status.leader == expected.leader && status.leader != 0)
+    #expect(status.version == expected.version)
+    #expect(!status.isLearner)
+    #expect(status.unsuitability == nil)
+  }
+
+  @Test("the snapshot stream is a bbolt file followed by the SHA-256 of it", arguments: EtcdRelease.allCases)
+  func snapshotStream(release: EtcdRelease) async throws {
+    let server = try await EtcdServer(release)
+    defer { server.stop() }
+    try server.putKeys(prefix: "/registry/b/", count: 500)
+    let stream = try await connector([server.clientURL]).withHealthyMember { member in
+      try await member.snapshot { chunks in
+        var out = Stream()
+        for try await chunk in chunks {
+          out.bytes += chunk.blob
+          out.remaining.append(chunk.remainingBytes)
+        }
+        return out
+      }
+    }
+    let bytes = stream.bytes
+    try #require(bytes.count > 4096 + 32)
+    let database = bytes[..<(bytes.count - 32)]
+    // A bbolt meta page: the magic 0xED0CDAED (little-endian) after the 16-byte page header.
+    #expect(Array(bytes[16..<20]) == [0xED, 0xDA, 0x0C, 0xED])
+    #expect(Array(bytes[(bytes.count - 32)...]) == Array(SHA256.hash(data: database)))
+    #expect(zip(stream.remaining, stream.remaining.dropFirst()).allSatisfy { $0 >= $1 }, "remainingBytes never grows")
+    #expect(stream.remaining.last == 0)
+  }
+
+  @Test("an endpoint that refuses is skipped and named; the next healthy one is used")
+  func skipsUnreachable() async throws {
+    let server = try await EtcdServer(.etcd35)
+    defer { server.stop() }
+    let closed = "http://127.0.0.1:\(try freeLoopbackPort())"
+    let skipped = Mutex<[String]>([])
+    let note: @Sendable (EtcdEndpoint, String) -> Void = { endpoint, reason in skipped.withLock { $0.append("\(endpoint): \(reason)") } }
+    let used = try await connector([closed, server.clientURL]).withHealthyMember(onSkip: note) { member in member.url }
+    #expect(used == server.clientURL)
+    let reasons = skipped.withLock { $0 }
+    #expect(reasons.count == 1)
+    let port = closed.split(separator: ":").last.map(String.init) ?? ""
+    #expect(reasons.first?.contains(":\(port)") == true, "\(reasons)")
+  }
+
+  @Test("no endpoint reachable: every endpoint and its reason, as unavailable")
+  func noneReachable() async throws {
+    let a = "http://127.0.0.1:\(try freeLoopbackPort())"
+    let b = "http://127.0.0.1:\(try freeLoopbackPort())"
+    let error = try await #require(throws: SnapshotError.self) {
+      try await connector([a, b]).withHealthyMember { _ in 0 }
+    }
+    #expect(error.code == .unavailable)
+    #expect(error.message.contains("no endpoint is a healthy voting member"))
+    for port in [a, b].map({ $0.split(separator: ":").last.map(String.init) ?? "" }) {
+      #expect(error.message.contains(":\(port)"), "\(error.message)")
+    }
+  }
+
+  @Test("TLS with a client certificate and auth: the right password gets in, a wrong one is refused")
+  func tlsAndAuth() async throws {
+    let work = try TemporaryDirectory(prefix: "etcd-client")
+    let tls = try TestCertificates(in: work.appending("pki"))
+    var options = EtcdServer.Options()
+    options.tls = tls
+    let server = try await EtcdServer(.etcd35, options)
+    defer { server.stop() }
+    try server.ctl(["user", "add", "root:s3cret"])
+    try server.ctl(["user", "grant-role", "root", "root"])
+    try server.ctl(["auth", "enable"])
+    func secured(_ password: String, ca: String = tls.ca) -> EtcdConnector {
+      connector([server.clientURL]) {
+        $0.caCertPath = ca
+        $0.certPath = tls.clientCert
+        $0.keyPath = tls.clientKey
+        $0.user = "root"
+        $0.password = password
+      }
+    }
+    let url = try await secured("s3cret").withHealthyMember { member in member.url }
+    #expect(url.hasPrefix("https://"))
+    let wrongPassword = try await #require(throws: SnapshotError.self) { try await secured("Xyzzy-9q").withHealthyMember { _ in 0 } }
+    #expect(wrongPassword.code == .permissionDenied, "\(wrongPassword.message)")
+    #expect(!wrongPassword.message.contains("Xyzzy"), "the password is never printed: \(wrongPassword.message)")
+    let wrongCA = try await #require(throws: SnapshotError.self) {
+      try await secured("s3cret", ca: tls.otherCA).withHealthyMember { _ in 0 }
+    }
+    #expect(wrongCA.code == .tls, "\(wrongCA.code): \(wrongCA.message)")
+    #expect(wrongCA.message.contains("not trusted"), "\(wrongCA.message)")
+    withExtendedLifetime(work) {}
+  }
+}
