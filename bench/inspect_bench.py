@@ -8,7 +8,7 @@ Usage:
   bench/inspect_bench.py [--fill N,M] [--runs 3] [--tool .build/release/etcd-snapshot]
                          [--snapshot FILE] [--tmp-base DIR]
 
-Without --snapshot it starts a throwaway etcd 3.5, fills it with scripts/fill-etcd.py
+Without --snapshot it starts a throwaway etcd 3.5, fills it with Tests/Fixtures/fill-etcd.py
 (default --small 20000 --big 780: about 1 GB) and saves a snapshot with etcdctl. Then it
 runs the status commands alternately --runs times each (after one warm-up), checks that
 all report the same figures, and prints min and median wall time, peak RSS (ru_maxrss of
@@ -24,7 +24,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from save_bench import (BenchError, Etcd, SCRIPTS, etcd_bin, first_line, log, machine_info,  # noqa: E402
+from save_bench import (BenchError, Etcd, FIXTURES, SCRIPTS, etcd_bin, first_line, log, machine_info,  # noqa: E402
                         parse_fill, run_measured)
 
 
@@ -61,7 +61,7 @@ def main():
             etcd.start()
             small, big = a.fill
             log(f"filling {etcd.url} with --small {small} --big {big} ...")
-            subprocess.run([sys.executable, os.path.join(SCRIPTS, "fill-etcd.py"), "--endpoint", etcd.url,
+            subprocess.run([sys.executable, os.path.join(FIXTURES, "fill-etcd.py"), "--endpoint", etcd.url,
                             "--small", str(small), "--big", str(big), "--quiet"], check=True,
                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
             snap = os.path.join(work, "snapshot.db")

@@ -7,9 +7,9 @@ Usage:
                     [--tool .build/release/etcd-snapshot] [--etcd-version 3.5]
                     [--only save|ls] [--server-cpu N] [--tmp-base DIR] [--json FILE]
 
-It starts a throwaway etcd (scripts/etcd-bin.sh) filled with scripts/fill-etcd.py
+It starts a throwaway etcd (scripts/etcd-bin.sh) filled with Tests/Fixtures/fill-etcd.py
 (--fill N,M: N small keys, M 1-MiB blobs; the default gives about 1 GB) and moto's S3
-server with signatures checked (scripts/moto-s3.py), both on 127.0.0.1. Then, alternating:
+server with signatures checked (Tests/Servers/moto-s3.py), both on 127.0.0.1. Then, alternating:
 
   overlapped   TOOL save --s3 ...                   (one process: stream, file, upload)
   sequential   TOOL save  ...;  aws s3 cp FILE s3://bucket/...   (what k3s does: save,
@@ -50,6 +50,8 @@ from save_bench import (  # noqa: E402  (shared helpers of the save benchmark)
 
 REPO = os.path.dirname(HERE)
 SCRIPTS = os.path.join(REPO, "scripts")
+SERVERS = os.path.join(REPO, "Tests", "Servers")
+FIXTURES = os.path.join(REPO, "Tests", "Fixtures")
 BUCKET = "bench"
 
 
@@ -58,7 +60,7 @@ class Moto:
         self.log_path = os.path.join(workdir, "moto.log")
         logf = open(self.log_path, "ab")
         pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
-        self.proc = subprocess.Popen(pin + [sys.executable, os.path.join(SCRIPTS, "moto-s3.py"), "--port", "0", "--bucket", BUCKET],
+        self.proc = subprocess.Popen(pin + [sys.executable, os.path.join(SERVERS, "moto-s3.py"), "--port", "0", "--bucket", BUCKET],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=logf, start_new_session=True)
         logf.close()
         line = self.proc.stdout.readline().decode()
@@ -72,7 +74,7 @@ class Moto:
             self.env.pop(k, None)
 
     def oracle(self, *args):
-        r = subprocess.run([sys.executable, os.path.join(SCRIPTS, "s3-oracle.py"), "--endpoint", f"http://{self.endpoint}",
+        r = subprocess.run([sys.executable, os.path.join(SERVERS, "s3-oracle.py"), "--endpoint", f"http://{self.endpoint}",
                             "--bucket", BUCKET, *args], capture_output=True, text=True, env=self.env)
         if r.returncode != 0:
             raise BenchError(f"s3-oracle.py {' '.join(args)} failed: {r.stderr[-2000:]}")
@@ -282,7 +284,7 @@ def main():
         moto = Moto(workdir, a.server_cpu)
         small, big = a.fill if a.only != "ls" else (50, 0)
         t0 = time.time()
-        r = subprocess.run([sys.executable, os.path.join(SCRIPTS, "fill-etcd.py"), "--endpoint", etcd.url, "--small", str(small),
+        r = subprocess.run([sys.executable, os.path.join(FIXTURES, "fill-etcd.py"), "--endpoint", etcd.url, "--small", str(small),
                             "--big", str(big), "--quiet"], stdin=subprocess.DEVNULL, capture_output=True)
         if r.returncode != 0:
             raise BenchError(f"fill-etcd.py failed: {r.stderr.decode()[-2000:]}")

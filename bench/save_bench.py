@@ -12,7 +12,7 @@ For each data set size (a small one, about --small-mb MB, and a large one, about
   1. starts a throwaway etcd (full-path binary from scripts/etcd-bin.sh, on free
      127.0.0.1 ports, --quota-backend-bytes 4 GiB, data dir in a temp dir under
      --tmp-base), after checking that the disk has room;
-  2. fills it with scripts/fill-etcd.py --small N --big M;
+  2. fills it with Tests/Fixtures/fill-etcd.py --small N --big M;
   3. runs, alternating, `TOOL save --endpoints http://127.0.0.1:P --dir D --name bench`
      and `etcdctl --endpoints http://127.0.0.1:P snapshot save F`, --runs times each
      (after --warmup unmeasured runs of each), deleting the outputs after every run;
@@ -45,6 +45,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SCRIPTS = os.path.join(REPO, "scripts")
+FIXTURES = os.path.join(REPO, "Tests", "Fixtures")
 
 SMALL_PRESET = (5000, 90, 130)    # fill --small, --big, about MB of database
 LARGE_PRESET = (20000, 780, 1000)
@@ -321,7 +322,7 @@ def bench_size(label, fill, a, etcd_path, etcdctl, base):
         t0 = time.time()
         fill_log = os.path.join(workdir, "fill.log")
         with open(fill_log, "wb") as f:
-            r = subprocess.run([sys.executable, os.path.join(SCRIPTS, "fill-etcd.py"), "--endpoint", etcd.url,
+            r = subprocess.run([sys.executable, os.path.join(FIXTURES, "fill-etcd.py"), "--endpoint", etcd.url,
                                 "--small", str(small), "--big", str(big), "--quiet"],
                                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
         if r.returncode != 0:

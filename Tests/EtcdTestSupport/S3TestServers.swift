@@ -17,7 +17,7 @@ func firstJSONLine<T: Decodable>(_ process: RunningProcess, _ type: T.Type, what
   throw HarnessError("\(what) did not start within \(timeout)")
 }
 
-/// moto's S3 server on 127.0.0.1 with SigV4 signatures checked (`scripts/moto-s3.py`), an IAM
+/// moto's S3 server on 127.0.0.1 with SigV4 signatures checked (`Tests/Servers/moto-s3.py`), an IAM
 /// key pair that may do everything, and the buckets asked for.
 package final class MotoS3Server: Sendable {
   struct Started: Decodable {
@@ -50,7 +50,7 @@ package final class MotoS3Server: Sendable {
   /// Starts the server with `buckets` created; STS issues credentials for `webIdentityToken`
   /// that expire after `stsDuration` seconds (S3 then refuses them, as AWS does).
   package init(buckets: [String], webIdentityToken: String? = nil, stsDuration: Int? = nil) async throws {
-    var args = ["python3", repositoryRoot() + "/scripts/moto-s3.py", "--port", "0"] + buckets.flatMap { ["--bucket", $0] }
+    var args = ["python3", repositoryRoot() + "/Tests/Servers/moto-s3.py", "--port", "0"] + buckets.flatMap { ["--bucket", $0] }
     if let webIdentityToken { args += ["--web-identity-token", webIdentityToken] }
     if let stsDuration { args += ["--sts-duration-seconds", String(stsDuration)] }
     process = try TestProcess.start("/usr/bin/env", args)
@@ -75,14 +75,14 @@ package final class MotoS3Server: Sendable {
     ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey]
   }
 
-  /// Runs `scripts/s3-oracle.py` (boto3, independent of our client) and returns its JSON output.
+  /// Runs `Tests/Servers/s3-oracle.py` (boto3, independent of our client) and returns its JSON output.
   package func oracle(bucket: String, _ arguments: [String]) throws -> Any {
     var env = ProcessInfo.processInfo.environment
     for (k, v) in credentialEnvironment { env[k] = v }
     for k in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] { env.removeValue(forKey: k) }
     let out = try TestProcess.check(
       "/usr/bin/env",
-      ["python3", repositoryRoot() + "/scripts/s3-oracle.py", "--endpoint", "http://\(endpoint)", "--bucket", bucket] + arguments,
+      ["python3", repositoryRoot() + "/Tests/Servers/s3-oracle.py", "--endpoint", "http://\(endpoint)", "--bucket", bucket] + arguments,
       environment: env, timeout: .seconds(300))
     return try JSONSerialization.jsonObject(with: Data(out.utf8))
   }
@@ -120,7 +120,7 @@ package struct S3Object: Sendable {
   package var tags: [String: String]
 }
 
-/// `scripts/s3-test-proxy.py`: a reverse proxy (optionally TLS) or forward proxy that
+/// `Tests/Servers/s3-test-proxy.py`: a reverse proxy (optionally TLS) or forward proxy that
 /// injects faults and records what passed through.
 package final class S3TestProxy: Sendable {
   struct Started: Decodable {
@@ -176,7 +176,7 @@ package final class S3TestProxy: Sendable {
 
   /// A reverse proxy to `upstream` (`127.0.0.1:PORT`), speaking TLS with `tls` (cert, key).
   package init(upstream: String, tls: (cert: String, key: String)? = nil) async throws {
-    var args = ["python3", repositoryRoot() + "/scripts/s3-test-proxy.py", "--listen-port", "0", "--upstream", upstream, "--control-port", "0"]
+    var args = ["python3", repositoryRoot() + "/Tests/Servers/s3-test-proxy.py", "--listen-port", "0", "--upstream", upstream, "--control-port", "0"]
     if let tls { args += ["--tls-cert", tls.cert, "--tls-key", tls.key] }
     process = try TestProcess.start("/usr/bin/env", args)
     let started = try await firstJSONLine(process, Started.self, what: "s3-test-proxy.py")
@@ -188,7 +188,7 @@ package final class S3TestProxy: Sendable {
   package init(forward: Void) async throws {
     process = try TestProcess.start(
       "/usr/bin/env",
-      ["python3", repositoryRoot() + "/scripts/s3-test-proxy.py", "--mode", "forward", "--listen-port", "0", "--control-port", "0"])
+      ["python3", repositoryRoot() + "/Tests/Servers/s3-test-proxy.py", "--mode", "forward", "--listen-port", "0", "--control-port", "0"])
     let started = try await firstJSONLine(process, Started.self, what: "s3-test-proxy.py")
     port = started.port
     controlPort = started.controlPort ?? started.port
@@ -219,7 +219,7 @@ package final class S3TestProxy: Sendable {
 }
 
 /// Stand-ins for the EC2 instance metadata service (IMDSv2) and the container credentials
-/// endpoint (`scripts/aws-credentials-server.py`), handing out real credentials of `moto`
+/// endpoint (`Tests/Servers/aws-credentials-server.py`), handing out real credentials of `moto`
 /// (obtained from its STS with the web identity token).
 package final class AWSCredentialsServer: Sendable {
   struct Started: Decodable {
@@ -249,7 +249,7 @@ package final class AWSCredentialsServer: Sendable {
     process = try TestProcess.start(
       "/usr/bin/env",
       [
-        "python3", repositoryRoot() + "/scripts/aws-credentials-server.py", "--moto-endpoint", moto.endpoint, "--role-arn", moto.roleARN,
+        "python3", repositoryRoot() + "/Tests/Servers/aws-credentials-server.py", "--moto-endpoint", moto.endpoint, "--role-arn", moto.roleARN,
         "--web-identity-token", token,
       ])
     let started = try await firstJSONLine(process, Started.self, what: "aws-credentials-server.py")

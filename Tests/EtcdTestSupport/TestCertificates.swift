@@ -1,6 +1,6 @@
 import Foundation
 
-/// Certificates made by `scripts/make-certs.sh` for one test: a CA, a server certificate for
+/// Certificates made by `Tests/Fixtures/make-certs.sh` for one test: a CA, a server certificate for
 /// 127.0.0.1, a client certificate with CN `root`, and deliberately wrong ones.
 package struct TestCertificates: Sendable {
   /// The folder holding them.
@@ -9,7 +9,7 @@ package struct TestCertificates: Sendable {
   /// Makes a fresh set in `directory`.
   package init(in directory: String) throws {
     self.directory = directory
-    try TestProcess.check("/bin/bash", [repositoryRoot() + "/scripts/make-certs.sh", directory], timeout: .seconds(60))
+    try TestProcess.check("/bin/bash", [repositoryRoot() + "/Tests/Fixtures/make-certs.sh", directory], timeout: .seconds(60))
   }
 
   /// The CA that signed the server and client certificates.

@@ -78,7 +78,7 @@ struct RestoreTests {
     let root = "root:rootpw"
     try TestProcess.check(
       "/usr/bin/env",
-      ["python3", repositoryRoot() + "/scripts/fill-etcd.py", "--endpoint", server.clientURL, "--small", "100000", "--big", "3", "--quiet"],
+      ["python3", repositoryRoot() + "/Tests/Fixtures/fill-etcd.py", "--endpoint", server.clientURL, "--small", "100000", "--big", "3", "--quiet"],
       timeout: .seconds(300))
     try TestProcess.check("/usr/bin/env", ["python3", "-c", Self.putRaw, server.clientURL])
     try server.ctl(["del", "--prefix", "/registry/pods/"])

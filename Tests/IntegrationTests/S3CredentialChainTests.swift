@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The AWS credential chain with no keys given: web identity through moto's STS, the shared
-/// files, container credentials and IMDSv2 (`scripts/aws-credentials-server.py`, handing out
+/// files, container credentials and IMDSv2 (`Tests/Servers/aws-credentials-server.py`, handing out
 /// real moto credentials), renewal in the middle of an upload, and what happens when nothing
 /// is found. moto checks every signature and refuses expired temporary credentials.
 @Suite("S3 credentials from the AWS chain")

@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import SnapshotCore
 import SnapshotStorage
 import Testing

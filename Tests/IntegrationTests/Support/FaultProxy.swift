@@ -1,7 +1,7 @@
 import EtcdTestSupport
 import Foundation
 
-/// `scripts/fault-proxy.py` in front of a plaintext etcd: corrupts or stalls the stream.
+/// `Tests/Servers/fault-proxy.py` in front of a plaintext etcd: corrupts or stalls the stream.
 final class FaultProxy: Sendable {
   let process: RunningProcess
   let port: Int
@@ -15,7 +15,7 @@ final class FaultProxy: Sendable {
     readyFile = directory.appending("ready")
     process = try TestProcess.start(
       "/usr/bin/env",
-      ["python3", repositoryRoot() + "/scripts/fault-proxy.py", "--listen-port", "0", "--upstream", upstream]
+      ["python3", repositoryRoot() + "/Tests/Servers/fault-proxy.py", "--listen-port", "0", "--upstream", upstream]
         + (faults.contains("--stall-after") ? ["--ready-file", readyFile] : []) + faults)
     // A generous harness wait: on a loaded 2-core machine python's start can take >20 s (a CI failure).
     let deadline = ContinuousClock.now + .seconds(120)

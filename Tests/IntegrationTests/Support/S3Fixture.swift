@@ -64,7 +64,7 @@ struct S3Fixture {
     try TestProcess.check(
       "/usr/bin/env",
       [
-        "python3", repositoryRoot() + "/scripts/fill-etcd.py", "--endpoint", server.clientURL, "--small", "200", "--big", String(megabytes),
+        "python3", repositoryRoot() + "/Tests/Fixtures/fill-etcd.py", "--endpoint", server.clientURL, "--small", "200", "--big", String(megabytes),
         "--quiet",
       ],
       timeout: .seconds(300))

@@ -2,7 +2,7 @@
 """TCP proxy that injects faults into an etcd (gRPC over h2c) connection, for tests.
 
 Usage:
-  scripts/fault-proxy.py --listen-port P --upstream HOST:PORT
+  Tests/Servers/fault-proxy.py --listen-port P --upstream HOST:PORT
                          [--corrupt-data-after N] [--stall-after N] [--ready-file F]
 
   --listen-port P          port to listen on, on 127.0.0.1 (0 = pick a free one)

@@ -2,10 +2,10 @@
 """Fault-injecting HTTP/1.1 proxy for the S3 tests (reverse or forward mode).
 
 Usage:
-  scripts/s3-test-proxy.py --upstream HOST:PORT [--listen-port 0] [--listen-host 127.0.0.1]
+  Tests/Servers/s3-test-proxy.py --upstream HOST:PORT [--listen-port 0] [--listen-host 127.0.0.1]
                            [--tls-cert FILE --tls-key FILE] [--control-port 0]
                            [--faults JSON|@FILE] [--upstream-timeout 300] [--verbose]
-  scripts/s3-test-proxy.py --mode forward [--listen-port 0] [--control-port 0]
+  Tests/Servers/s3-test-proxy.py --mode forward [--listen-port 0] [--control-port 0]
                            [--faults JSON|@FILE] [--verbose]
 
 Modes

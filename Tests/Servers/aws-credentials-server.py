@@ -2,7 +2,7 @@
 """EC2 instance metadata (IMDSv2) and container credential endpoints on loopback, for tests.
 
 Usage:
-  scripts/aws-credentials-server.py --moto-endpoint HOST:PORT --role-arn ARN
+  Tests/Servers/aws-credentials-server.py --moto-endpoint HOST:PORT --role-arn ARN
                                     --web-identity-token TOKEN [--port 0]
                                     [--exit-on-stdin-eof]
 
@@ -23,7 +23,7 @@ credential chain reads, speaking their documented protocols:
                                      401); {"AccessKeyId", "SecretAccessKey", "Token",
                                      "Expiration"}
 
-The credentials are real for the moto server given (scripts/moto-s3.py started with the same
+The credentials are real for the moto server given (Tests/Servers/moto-s3.py started with the same
 --web-identity-token): each document is fresh, obtained from moto's STS
 AssumeRoleWithWebIdentity, and so they expire when moto's STS says (--sts-duration-seconds
 there). Every request is logged on stderr as one JSON line: {"method", "path", "status"}.

@@ -2,10 +2,10 @@
 # Self-test of the credential test servers against the AWS CLI's own credential chain
 # (botocore, an implementation independent of ours).
 #
-# Usage: scripts/test-aws-credentials.sh        (exit 0 = all checks passed; about 20 s)
+# Usage: Tests/Servers/test-aws-credentials.sh        (exit 0 = all checks passed; about 20 s)
 #
-# Starts scripts/moto-s3.py with a web identity token and 4-second STS credentials, and
-# scripts/aws-credentials-server.py in front of its STS. Then, with no keys in the
+# Starts Tests/Servers/moto-s3.py with a web identity token and 4-second STS credentials, and
+# Tests/Servers/aws-credentials-server.py in front of its STS. Then, with no keys in the
 # environment, `aws s3 ls` must work through each source: web identity (STS
 # AssumeRoleWithWebIdentity at AWS_ENDPOINT_URL_STS), IMDSv2
 # (AWS_EC2_METADATA_SERVICE_ENDPOINT) and container credentials

@@ -2,14 +2,14 @@
 """Fill an etcd v3 server with a Kubernetes-looking data set, reproducibly.
 
 Usage:
-  scripts/fill-etcd.py --endpoint URL [--small N] [--big M] [options]
+  Tests/Fixtures/fill-etcd.py --endpoint URL [--small N] [--big M] [options]
 
   # about 130 MB of database
-  scripts/fill-etcd.py --endpoint http://127.0.0.1:23790 --small 5000 --big 90
+  Tests/Fixtures/fill-etcd.py --endpoint http://127.0.0.1:23790 --small 5000 --big 90
   # about 1 GB
-  scripts/fill-etcd.py --endpoint http://127.0.0.1:23790 --small 20000 --big 780
+  Tests/Fixtures/fill-etcd.py --endpoint http://127.0.0.1:23790 --small 20000 --big 780
   # TLS with a client certificate, and etcd auth
-  scripts/fill-etcd.py --endpoint https://127.0.0.1:23790 --cacert ca.pem \\
+  Tests/Fixtures/fill-etcd.py --endpoint https://127.0.0.1:23790 --cacert ca.pem \\
       --cert client.pem --key client-key.pem --user root --password secret ...
 
 Python standard library only. It talks to etcd's built-in JSON gRPC gateway

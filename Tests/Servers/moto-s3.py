@@ -2,7 +2,7 @@
 """An S3 server on loopback that CHECKS SigV4 signatures (moto), for the tests.
 
 Usage:
-  scripts/moto-s3.py [--port 0] [--host 127.0.0.1] [--bucket NAME ...]
+  Tests/Servers/moto-s3.py [--port 0] [--host 127.0.0.1] [--bucket NAME ...]
                      [--region us-east-1] [--min-part-size N]
                      [--web-identity-token TOKEN] [--sts-duration-seconds N]
                      [--exit-on-stdin-eof] [--verbose]

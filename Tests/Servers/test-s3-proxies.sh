@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Self-test of the S3 test helpers: scripts/moto-s3.py and scripts/s3-test-proxy.py.
+# Self-test of the S3 test helpers: Tests/Servers/moto-s3.py and Tests/Servers/s3-test-proxy.py.
 #
-# Usage: scripts/test-s3-proxies.sh        (exit 0 = all checks passed; about 15 s)
+# Usage: Tests/Servers/test-s3-proxies.sh        (exit 0 = all checks passed; about 15 s)
 #
 # Starts moto-s3.py (signature checking on) and four proxies: reverse, reverse+TLS (a
 # throwaway self-signed certificate made with openssl in a temp dir), forward, and a

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make a throwaway test PKI for a loopback etcd (needs only openssl; OpenSSL 3.x).
 #
-# Usage: scripts/make-certs.sh DIR
+# Usage: Tests/Fixtures/make-certs.sh DIR
 #
 # Writes into DIR (created if missing; existing files are overwritten):
 #   ca.pem ca-key.pem                 test CA ("etcd-snapshot test CA")
