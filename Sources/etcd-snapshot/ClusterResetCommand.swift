@@ -64,27 +64,12 @@ struct ClusterResetCommand: AsyncParsableCommand {
       let peerURLs = settings.string(.initialAdvertisePeerURLs, flag: initialAdvertisePeerURLs)
       let token = settings.string(.initialClusterToken, flag: initialClusterToken)
       try invocation.check(settings)
-      if s3Config != nil && restorePath == nil {
-        throw SnapshotError(
-          .invalidConfiguration, "--s3 needs --restore-path NAME: the name of the snapshot in the bucket (see `etcd-snapshot ls --s3`)")
-      }
-      let dataDir = self.dataDir
-      let name = self.name
-      let reset: @Sendable (String?) throws -> ClusterResetResult = { snapshotPath in
-        try ClusterReset.run(
-          ClusterResetOptions(
-            dataDir: dataDir, restorePath: snapshotPath, name: name, initialAdvertisePeerURLs: peerURLs,
-            initialClusterToken: token, now: Int64(Date().timeIntervalSince1970)))
-      }
-      let result: ClusterResetResult
-      if let restorePath {
-        let storage = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, settings: settings)
-        result = try await SnapshotReference.withLocalFile(restorePath, in: storage, s3: s3Config, logger: invocation.logger()) {
-          path, _ in try reset(path)
-        }
-      } else {
-        result = try reset(nil)
-      }
+      var options = ClusterResetOptions(
+        dataDir: dataDir, restorePath: restorePath, name: name, initialAdvertisePeerURLs: peerURLs, initialClusterToken: token,
+        now: Int64(Date().timeIntervalSince1970))
+      options.snapshots = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, settings: settings)
+      options.s3 = s3Config
+      let result = try await ClusterReset(options, logger: invocation.logger()).run()
       for leftover in result.removedLeftovers { note("etcd-snapshot: removed \(leftover), left by a cluster-reset that was killed") }
       let hash = result.restore.hashVerified ? ", SHA-256 verified" : ""
       print(

@@ -102,23 +102,20 @@ struct Restore: AsyncParsableCommand {
         }
       }
       try invocation.check(settings)
-      let chosen = options
-      try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: invocation.logger()) {
-        path, metadata in
-        try restore(path: path, metadata: metadata, from: s3Config.map { $0.address(of: snapshot) } ?? path, options: chosen, bump: bump)
-      }
+      let source = SnapshotSource(snapshot, storage: storage, s3: s3Config)
+      let outcome = try await RestoreSnapshot(RestoreConfiguration(source: source, options: options, bump: bump), logger: invocation.logger()).run()
+      report(outcome, options: options)
     }
   }
 
-  private func restore(path: String, metadata: SnapshotMetadata?, from source: String, options: RestoreOptions, bump: RevisionBumpRequest) throws {
-    let outcome = try RestoreSnapshot.run(path: path, metadata: metadata, options: options, bump: bump)
+  private func report(_ outcome: RestoreOutcome, options: RestoreOptions) {
     if let choice = outcome.autoBump { note("etcd-snapshot: --bump-revision auto chose \(choice.bump): \(choice.reason)") }
     let result = outcome.result
     for leftover in result.removedLeftovers { note("etcd-snapshot: removed \(leftover), left by a restore that was killed") }
     print(result.dataDir)
     let hash = result.hashVerified ? "SHA-256 verified" : "SHA-256 not checked"
     print(
-      "restored \(source): revision \(result.revision), member \(result.member.idHex) (\(result.member.name)) of cluster \(String(result.clusterID, radix: 16)) with \(result.members.count) member(s), \(hash)"
+      "restored \(outcome.source): revision \(result.revision), member \(result.member.idHex) (\(result.member.name)) of cluster \(String(result.clusterID, radix: 16)) with \(result.members.count) member(s), \(hash)"
     )
     var start = "etcd --name \(result.member.name) --data-dir \(result.dataDir)"
     if options.walDir != nil { start += " --wal-dir \(result.walDir)" }

@@ -43,9 +43,7 @@ struct Status: AsyncParsableCommand {
         output = .table
       }
       try invocation.check(settings)
-      let report = try await SnapshotReference.withLocalFile(snapshot, in: storage, s3: s3Config, logger: invocation.logger()) {
-        path, metadata in try ReadSnapshotStatus.run(path: path, metadata: metadata)
-      }
+      let report = try await ReadSnapshotStatus(SnapshotSource(snapshot, storage: storage, s3: s3Config), logger: invocation.logger()).run()
       let f = report.figures
       switch output {
       case .json:

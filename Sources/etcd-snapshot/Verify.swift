@@ -45,55 +45,20 @@ struct Verify: AsyncParsableCommand {
       let storage = directory.configuration(&settings)
       let s3Config = s3.configuration(&settings)
       try invocation.check(settings)
-      let logger = invocation.logger()
-      // (label, name or path, metadata, in S3)
-      var targets: [(label: String, argument: String, metadata: SnapshotMetadata?, remote: Bool)] = []
-      if all {
-        for entry in try await Catalog(storage: storage, s3: s3Config, logger: logger).list() {
-          switch entry.location {
-          case .local(let path): targets.append((entry.fileName, path, entry.metadata, false))
-          case .s3: targets.append((entry.location.url, entry.fileName, entry.metadata, true))
-          }
+      let selection = all ? VerifySelection.all : .named(snapshots)
+      let configuration = VerifyConfiguration(storage: storage, s3: s3Config, selection: selection)
+      let summary = try await VerifySnapshots(configuration, logger: invocation.logger()).run { verified in
+        if let problem = verified.problem {
+          print("\(verified.label): FAILED: \(problem)")
+        } else if let report = verified.report {
+          print("\(verified.label): OK (\(report.passed.joined(separator: "; ")))")
         }
-        if targets.isEmpty {
-          print("no snapshots in \(storage.snapshotDirectory)" + (s3Config.map { " or \($0.folderAddress)" } ?? ""))
-        }
-      } else {
-        for argument in snapshots {
-          if s3Config != nil {
-            targets.append((argument, argument, nil, true))
-          } else {
-            let (path, metadata) = try SnapshotReference.resolve(argument, in: storage)
-            targets.append((argument, path, metadata, false))
-          }
-        }
+        for remark in verified.report?.notes ?? [] { print("  note: \(remark)") }
       }
-      var failed = 0
-      for target in targets {
-        let report: VerifyReport
-        if target.remote {
-          do {
-            report = try await SnapshotReference.withLocalFile(target.argument, in: storage, s3: s3Config, logger: logger) {
-              path, metadata in try VerifySnapshot.run(path: path, metadata: metadata)
-            }
-          } catch let error as SnapshotError where error.code == .corrupt {
-            failed += 1
-            print("\(target.label): FAILED: \(error.message)")
-            continue
-          }
-        } else {
-          report = try VerifySnapshot.run(path: target.argument, metadata: target.metadata)
-        }
-        if let problem = report.problem {
-          failed += 1
-          print("\(target.label): FAILED: \(problem)")
-        } else {
-          print("\(target.label): OK (\(report.passed.joined(separator: "; ")))")
-        }
-        for remark in report.notes { print("  note: \(remark)") }
-      }
+      if all && summary.checked == 0 { print("no snapshots in " + summary.searched.joined(separator: " or ")) }
+      let failed = summary.failed
       if failed > 0 {
-        throw SnapshotError(.corrupt, "\(failed) of \(targets.count) snapshot(s) failed verification; do not restore from them")
+        throw SnapshotError(.corrupt, "\(failed) of \(summary.checked) snapshot(s) failed verification; do not restore from them")
       }
     }
   }

@@ -10,6 +10,10 @@ import Testing
 private func connector(_ endpoints: [String], _ adjust: (inout ConnectionConfiguration) -> Void = { _ in }) -> EtcdConnector {
   var configuration = ConnectionConfiguration()
   configuration.endpoints = endpoints
+  // The client runs in the test process, whose cooperative pool the other suites keep busy
+  // (CPU-bound property tests): etcdctl's 2 s would time the starved pool, not etcd.
+  configuration.dialTimeout = .seconds(120)
+  configuration.commandTimeout = .seconds(120)
   adjust(&configuration)
   return EtcdConnector(configuration: configuration, logger: Logger(label: "etcd-client-tests"))
 }

@@ -36,7 +36,7 @@ struct ClusterResetTests {
 
   func refusal(_ options: ClusterResetOptions) -> SnapshotError? {
     do {
-      _ = try ClusterReset.run(options)
+      _ = try ClusterReset.reset(options)
       return nil
     } catch {
       return error

@@ -80,6 +80,33 @@ struct RestoreLeftoverTests {
     #expect(status.totalKey > 48)
   }
 
+  @Test(
+    "a restore stopped with SIGTERM or SIGINT while it writes (off the cooperative pool) exits 130, publishes nothing, leaves no temporary",
+    arguments: [SIGTERM, SIGINT])
+  func stoppedWhileWriting(signal: Int32) async throws {
+    let work = try TemporaryDirectory(prefix: "restore-stop")
+    let snapshot = try await Self.bigSnapshot(in: work)
+    let dataDir = work.appending("data")
+    var stopped: ProcessResult?
+    for _ in 0..<5 where stopped == nil {
+      let restore = try TestProcess.start(Tool.path, Self.restoreArguments(snapshot, into: dataDir), environment: EtcdServer.cleanEnvironment)
+      while restore.isRunning && Self.entries(work.path, prefix: "data.tmp-").isEmpty { usleep(500) }
+      restore.signal(signal)
+      let r = try restore.wait(timeout: .seconds(60))
+      if r.status == 0 {
+        // It finished before the signal: empty the target and try again.
+        try FileManager.default.removeItem(atPath: dataDir)
+        continue
+      }
+      stopped = r
+    }
+    let r = try #require(stopped, "the restore always finished before it could be stopped")
+    #expect(r.status == 130, "\(r)")
+    #expect(r.stderr.contains("nothing was restored"), "\(r.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: dataDir), "nothing was published")
+    #expect(Self.entries(work.path, prefix: "data.").isEmpty, "no temporary is left: \(Self.entries(work.path, prefix: "data."))")
+  }
+
   @Test("only temporaries of processes that are gone are removed; a live run's and foreign names stay; cluster-reset's too")
   func onlyDeadOwners() async throws {
     let work = try TemporaryDirectory(prefix: "leftover-owner")

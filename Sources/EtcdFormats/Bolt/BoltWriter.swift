@@ -207,11 +207,18 @@ package final class BoltWriter {
   private var bucketCount = 0
   private var keyCount = 0
   private var finished = false
+  /// Asked at every flush; true ends the write with `FormatError.stopped`.
+  private let isStopped: @Sendable () -> Bool
 
-  /// Creates (or truncates) `path` with `mode` and prepares to write.
-  package init(path: String, mode: mode_t = 0o600, pageSize: Int = BoltWriter.defaultPageSize) throws(FormatError) {
+  /// Creates (or truncates) `path` with `mode` and prepares to write; `isStopped` (the calling
+  /// task's cancellation unless given) is asked at every flush.
+  package init(
+    path: String, mode: mode_t = 0o600, pageSize: Int = BoltWriter.defaultPageSize,
+    isStopped: @escaping @Sendable () -> Bool = { Task.isCancelled }
+  ) throws(FormatError) {
     self.path = path
     self.pageSize = pageSize
+    self.isStopped = isStopped
     do {
       self.fd = try SystemFile.create(path, mode: mode, exclusive: false)
     } catch {
@@ -379,7 +386,7 @@ package final class BoltWriter {
   private func flushBuffer() throws(FormatError) {
     guard !buffer.isEmpty else { return }
     // A stopped restore (SIGINT, SIGTERM) ends here, at the next flush, with its cleanup done by the caller.
-    if Task.isCancelled { throw FormatError.stopped(path) }
+    if isStopped() { throw FormatError.stopped(path) }
     try pwriteAll(buffer, at: Int64(bufferStartPage) * Int64(pageSize))
     buffer.removeAll(keepingCapacity: true)
     bufferStartPage = nextPage

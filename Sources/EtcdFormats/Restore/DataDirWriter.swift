@@ -81,7 +81,11 @@ package enum DataDirWriter {
 
   /// Writes and fsyncs every file under temporary names, checking the snapshot's whole bbolt
   /// structure in the same read that copies it; on failure the temporaries are removed.
-  package static func stage(plan: RestorePlan, reader: BoltFileReader) throws -> Staged {
+  ///
+  /// `isStopped` is asked as the database is written; true ends the stage as a cancellation.
+  package static func stage(
+    plan: RestorePlan, reader: BoltFileReader, isStopped: @escaping @Sendable () -> Bool = { Task.isCancelled }
+  ) throws -> Staged {
     let suffix = RestoreLeftovers.suffix()
     let existing = RestorePlanner.directoryState(plan.dataDir) == .emptyDirectory
     let staging = Staging(dataDir: plan.dataDir, existing: existing, suffix: suffix)
@@ -95,7 +99,7 @@ package enum DataDirWriter {
       for dir in dirs { try makeDirectory(dir) }
       try makeDirectory(walTmp)
 
-      let database = try writeDatabase(plan: plan, reader: reader, to: staging.member + "/snap/db")
+      let database = try writeDatabase(plan: plan, reader: reader, to: staging.member + "/snap/db", isStopped: isStopped)
       try writeFile(
         staging.member + "/snap/" + plan.snapFileName, RaftSnapshotFile.fileBytes(membership: plan.membership),
         mode: 0o644)
@@ -144,8 +148,10 @@ package enum DataDirWriter {
 
   /// Checks `reader`'s structure and copies every bucket into a new db at `path` in the same walk,
   /// applying the restore's changes (see `RestoreCopyVisitor`).
-  static func writeDatabase(plan: RestorePlan, reader: BoltFileReader, to path: String) throws -> RestoredDatabase {
-    let writer = try BoltWriter(path: path, mode: 0o600)
+  static func writeDatabase(
+    plan: RestorePlan, reader: BoltFileReader, to path: String, isStopped: @escaping @Sendable () -> Bool
+  ) throws -> RestoredDatabase {
+    let writer = try BoltWriter(path: path, mode: 0o600, isStopped: isStopped)
     var visitor = RestoreCopyVisitor(writer: writer, plan: plan, path: reader.path)
     let summary: BoltWriterSummary
     do {

@@ -58,7 +58,12 @@ package enum RestoreEngine {
   /// mismatch is reported in preference to any other problem of the file. Throws `SnapshotError`
   /// (`.invalidConfiguration` with every flag problem, `.corrupt` for a hash problem,
   /// `.cannotWrite`, `.cancelled`) or `FormatError` for a damaged bbolt image.
-  package static func restore(snapshot path: String, options: RestoreOptions) throws -> RestoreResult {
+  ///
+  /// `isStopped` (the calling task's cancellation unless given) is asked between chunks; true
+  /// ends the restore with nothing left behind.
+  package static func restore(
+    snapshot path: String, options: RestoreOptions, isStopped: @escaping @Sendable () -> Bool = { Task.isCancelled }
+  ) throws -> RestoreResult {
     let removed = RestoreLeftovers.sweepRestore(
       dataDir: options.resolvedDataDir, walDir: options.hasSeparateWALDir ? options.resolvedWALDir : nil)
     let plan = try RestorePlanner.plan(options)
@@ -66,17 +71,17 @@ package enum RestoreEngine {
     let staged: DataDirWriter.Staged
     do {
       let reader = try BoltFileReader(path: path)
-      staged = try DataDirWriter.stage(plan: plan, reader: reader)
+      staged = try DataDirWriter.stage(plan: plan, reader: reader, isStopped: isStopped)
     } catch {
       guard let hash else { throw error }
       if isCancellation(error) {
         hash.stop()
-      } else if case .failure(let problem) = hash.wait(), problem.code == .corrupt {
+      } else if case .failure(let problem) = hash.wait(isStopped: isStopped), problem.code == .corrupt {
         throw problem
       }
       throw error
     }
-    if let hash, case .failure(let problem) = hash.wait() {
+    if let hash, case .failure(let problem) = hash.wait(isStopped: isStopped) {
       DataDirWriter.discard(staged)
       throw problem
     }
@@ -90,9 +95,11 @@ package enum RestoreEngine {
   }
 
   /// Applies etcd's hash rule; returns whether the trailer was verified.
-  package static func checkHash(path: String, skip: Bool) throws -> Bool {
+  package static func checkHash(
+    path: String, skip: Bool, isStopped: @escaping @Sendable () -> Bool = { Task.isCancelled }
+  ) throws -> Bool {
     guard let check = try SnapshotHashCheck.open(path: path, skip: skip) else { return false }
-    try check.verify { Task.isCancelled }
+    try check.verify(isStopped: isStopped)
     return true
   }
 
@@ -167,10 +174,10 @@ final class SnapshotHashCheck: @unchecked Sendable {
     stopped.store(true, ordering: .relaxed)
   }
 
-  /// The outcome of a started check, once it ends; stops it when the calling task is cancelled.
-  func wait() -> Result<Void, SnapshotError> {
+  /// The outcome of a started check, once it ends; stops it once `isStopped` says so.
+  func wait(isStopped: () -> Bool) -> Result<Void, SnapshotError> {
     while done.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
-      if Task.isCancelled { stop() }
+      if isStopped() { stop() }
     }
     done.signal()  // a later wait returns at once
     return outcome ?? .failure(SnapshotError(.internal, "the hash check of \(path) ended without an outcome"))

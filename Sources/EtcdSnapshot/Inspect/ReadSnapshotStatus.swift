@@ -1,4 +1,5 @@
 import EtcdFormats
+import Logging
 import SnapshotCore
 
 /// What `status` reports: etcdutl's figures and our metadata record.
@@ -11,13 +12,32 @@ package struct SnapshotStatusReport: Sendable {
   package var metadata: SnapshotMetadata?
 }
 
-/// `status`: the figures of `etcdutl snapshot status`, read natively in bounded memory.
+/// `status`: the figures of `etcdutl snapshot status`, read natively in bounded memory, on a
+/// thread of its own (`BlockingWork`).
 ///
 /// Like etcdutl it first checks the bbolt structure and fails on any problem; like etcdutl it
 /// does not check the SHA-256 trailer (that is `verify`'s job).
-package enum ReadSnapshotStatus {
+package struct ReadSnapshotStatus: Sendable {
+  /// The snapshot.
+  package var source: SnapshotSource
+  /// Log of S3 retries.
+  package var logger: Logger
+
+  /// The use case for `source`.
+  package init(_ source: SnapshotSource, logger: Logger) {
+    self.source = source
+    self.logger = logger
+  }
+
+  /// Finds (or downloads and checks) the snapshot and reads its figures.
+  package func run() async throws(SnapshotError) -> SnapshotStatusReport {
+    try await source.withLocalFile(logger: logger) { path, metadata in
+      try await BlockingWork.run { _ throws(SnapshotError) in try Self.read(path: path, metadata: metadata) }
+    }
+  }
+
   /// Reads the figures of the snapshot at `path`.
-  package static func run(path: String, metadata: SnapshotMetadata?) throws(SnapshotError) -> SnapshotStatusReport {
+  package static func read(path: String, metadata: SnapshotMetadata?) throws(SnapshotError) -> SnapshotStatusReport {
     do {
       return SnapshotStatusReport(path: path, figures: try SnapshotFigures.compute(path: path), metadata: metadata)
     } catch {

@@ -1,5 +1,6 @@
 import EtcdFormats
 import Foundation
+import Logging
 import SnapshotCore
 import SystemFiles
 
@@ -15,8 +16,14 @@ import SystemFiles
 package struct ClusterResetOptions: Sendable {
   /// The stopped member's data directory (holds `member/snap/db` and `member/wal`).
   package var dataDir: String
-  /// A snapshot file to reset from; `nil` resets from the member's own `member/snap/db`.
+  /// A snapshot to reset from (a path, or a name looked up in `snapshots` or with `s3` in the
+  /// bucket); `nil` resets from the member's own `member/snap/db`.
   package var restorePath: String?
+  /// Where a `restorePath` name is looked up (a path is read where it is) and S3 downloads
+  /// go; needed with `restorePath`.
+  package var snapshots: SnapshotDirectoryConfiguration?
+  /// The bucket folder that `restorePath` names, with `--s3`.
+  package var s3: S3Configuration?
   /// This member's name; `nil` means the name the old data directory records.
   package var name: String?
   /// Comma-separated peer URLs; `nil` means the URLs the old data directory records.
@@ -73,14 +80,51 @@ package struct ClusterResetResult: Sendable {
 /// happens inside `DIR`: the new `member/` is built there, `DIR/member` becomes
 /// `DIR/member-old-<now>`. The old data is never deleted nor copied to another volume; a
 /// failure before the renames leaves `DIR` as it was.
-package enum ClusterReset {
+package struct ClusterReset: Sendable {
   /// File in the new data directory's root recording a reset (etcd ignores unknown files there).
   package static let markerName = ".etcd-snapshot-cluster-reset"
 
-  /// Runs the reset.
-  package static func run(_ options: ClusterResetOptions) throws(SnapshotError) -> ClusterResetResult {
+  /// What to reset, and from what.
+  package var options: ClusterResetOptions
+  /// Log of S3 retries.
+  package var logger: Logger
+
+  /// The use case for `options`.
+  package init(_ options: ClusterResetOptions, logger: Logger) {
+    self.options = options
+    self.logger = logger
+  }
+
+  /// Finds (or downloads and checks) the snapshot, if one is named, then resets on a thread of
+  /// its own (`BlockingWork`).
+  package func run() async throws(SnapshotError) -> ClusterResetResult {
+    let options = self.options
+    guard let restorePath = options.restorePath else {
+      if options.s3 != nil {
+        throw SnapshotError(
+          .invalidConfiguration, "--s3 needs --restore-path NAME: the name of the snapshot in the bucket (see `etcd-snapshot ls --s3`)")
+      }
+      return try await BlockingWork.run { isStopped throws(SnapshotError) in try Self.reset(options, isStopped: isStopped) }
+    }
+    guard let storage = options.snapshots else {
+      throw SnapshotError(.invalidConfiguration, "no snapshot directory to look up --restore-path \(quoted(restorePath)) in: give its path")
+    }
+    let source = SnapshotSource(restorePath, storage: storage, s3: options.s3)
+    return try await source.withLocalFile(logger: logger) { path, _ in
+      var copy = options
+      copy.restorePath = path
+      let local = copy
+      return try await BlockingWork.run { isStopped throws(SnapshotError) in try Self.reset(local, isStopped: isStopped) }
+    }
+  }
+
+  /// Resets from the local file `options.restorePath` (or the member's own database);
+  /// `isStopped` is asked between chunks of the restore.
+  package static func reset(
+    _ options: ClusterResetOptions, isStopped: @escaping @Sendable () -> Bool = { Task.isCancelled }
+  ) throws(SnapshotError) -> ClusterResetResult {
     do {
-      return try reset(options)
+      return try resetting(options, isStopped: isStopped)
     } catch let error as SnapshotError {
       throw error
     } catch let error as FormatError {
@@ -90,7 +134,7 @@ package enum ClusterReset {
     }
   }
 
-  private static func reset(_ options: ClusterResetOptions) throws -> ClusterResetResult {
+  private static func resetting(_ options: ClusterResetOptions, isStopped: @escaping @Sendable () -> Bool) throws -> ClusterResetResult {
     var dir = options.dataDir
     while dir.count > 1 && dir.hasSuffix("/") { dir.removeLast() }
     guard !dir.isEmpty else { throw SnapshotError(.invalidConfiguration, "--data-dir is empty; give the member's data dir") }
@@ -151,7 +195,7 @@ package enum ClusterReset {
     restoreOptions.skipHashCheck = options.restorePath == nil
     var restored: RestoreResult
     do {
-      restored = try RestoreSnapshot.run(path: source, options: restoreOptions)
+      restored = try RestoreSnapshot.restore(path: source, options: restoreOptions, isStopped: isStopped)
       let marker = markerText(
         now: options.now, source: sourceText, oldDir: oldDir, name: name, memberID: restored.member.idHex)
       try writeSynced(tmp + "/" + markerName, Array(marker.utf8))

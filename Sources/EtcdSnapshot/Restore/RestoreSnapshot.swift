@@ -1,5 +1,6 @@
 import EtcdFormats
 import Foundation
+import Logging
 import SnapshotCore
 
 /// `restore`: a new etcd data directory from a snapshot, written natively (no etcdutl), that
@@ -30,16 +31,72 @@ package enum RevisionBumpRequest: Sendable, Equatable {
 
 /// What `restore` did, and the bump `auto` chose with its reason.
 package struct RestoreOutcome: Sendable {
+  /// The new data directory and what is in it.
   package var result: RestoreResult
+  /// What `--bump-revision auto` chose, and why.
   package var autoBump: (bump: UInt64, reason: String)?
+  /// What the snapshot was read from: its path, or its `s3://` address.
+  package var source: String = ""
 }
 
-package enum RestoreSnapshot {
+/// What `restore` is asked to do.
+package struct RestoreConfiguration: Sendable {
+  /// The snapshot.
+  package var source: SnapshotSource
+  /// The new member and its directories.
+  package var options: RestoreOptions
+  /// `--bump-revision` (it replaces `options.bumpRevision`).
+  package var bump: RevisionBumpRequest
+
+  /// A restore of `source` with `options`.
+  package init(source: SnapshotSource, options: RestoreOptions, bump: RevisionBumpRequest = .none) {
+    self.source = source
+    self.options = options
+    self.bump = bump
+  }
+}
+
+/// The `restore` use case: finds (or downloads and checks) the snapshot, then restores it on
+/// a thread of its own (`BlockingWork`); a cancelled task stops it with nothing left behind.
+package struct RestoreSnapshot: Sendable {
+  /// What to restore, and where.
+  package var configuration: RestoreConfiguration
+  /// Log of S3 retries.
+  package var logger: Logger
+
+  /// The use case for `configuration`.
+  package init(_ configuration: RestoreConfiguration, logger: Logger) {
+    self.configuration = configuration
+    self.logger = logger
+  }
+
+  /// Restores the snapshot.
+  package func run() async throws(SnapshotError) -> RestoreOutcome {
+    let configuration = self.configuration
+    // Flag problems first: a bad flag must not wait for a download (auto's bump is some N > 0).
+    var flags = configuration.options
+    switch configuration.bump {
+    case .none: flags.bumpRevision = 0
+    case .fixed(let n): flags.bumpRevision = n
+    case .auto: flags.bumpRevision = 1
+    }
+    let problems = flags.validate()
+    guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
+    return try await configuration.source.withLocalFile(logger: logger) { path, metadata in
+      var outcome = try await BlockingWork.run { isStopped throws(SnapshotError) in
+        try Self.restore(path: path, metadata: metadata, options: configuration.options, bump: configuration.bump, isStopped: isStopped)
+      }
+      outcome.source = configuration.source.address(reading: path)
+      return outcome
+    }
+  }
+
   /// Restores the snapshot at `path` with the bump asked for (`options.bumpRevision` is
   /// replaced by it); `metadata` dates the snapshot for `auto`.
-  package static func run(path: String, metadata: SnapshotMetadata?, options: RestoreOptions, bump: RevisionBumpRequest) throws(SnapshotError)
-    -> RestoreOutcome
-  {
+  package static func restore(
+    path: String, metadata: SnapshotMetadata?, options: RestoreOptions, bump: RevisionBumpRequest,
+    isStopped: @escaping @Sendable () -> Bool = { Task.isCancelled }
+  ) throws(SnapshotError) -> RestoreOutcome {
     var options = options
     var chosen: (bump: UInt64, reason: String)?
     switch bump {
@@ -50,15 +107,17 @@ package enum RestoreSnapshot {
       options.bumpRevision = choice.bump
       chosen = choice
     }
-    return RestoreOutcome(result: try run(path: path, options: options), autoBump: chosen)
+    return RestoreOutcome(result: try restore(path: path, options: options, isStopped: isStopped), autoBump: chosen)
   }
 
-  /// Restores the snapshot at `path`.
-  package static func run(path: String, options: RestoreOptions) throws(SnapshotError) -> RestoreResult {
+  /// Restores the snapshot at `path`; `isStopped` is asked between chunks.
+  package static func restore(
+    path: String, options: RestoreOptions, isStopped: @escaping @Sendable () -> Bool = { Task.isCancelled }
+  ) throws(SnapshotError) -> RestoreResult {
     let problems = options.validate()
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
     do {
-      return try RestoreEngine.restore(snapshot: path, options: options)
+      return try RestoreEngine.restore(snapshot: path, options: options, isStopped: isStopped)
     } catch let error as SnapshotError {
       throw error
     } catch let error as FormatError where error.isCancellation {
