@@ -7,15 +7,32 @@ import SnapshotCore
 import Synchronization
 import Testing
 
-private func connector(_ endpoints: [String], _ adjust: (inout ConnectionConfiguration) -> Void = { _ in }) -> EtcdConnector {
+private func connector(_ endpoints: [String], _ adjust: (inout ConnectionConfiguration) -> Void = { _ in }) -> TestConnector {
   var configuration = ConnectionConfiguration()
   configuration.endpoints = endpoints
-  // The client runs in the test process, whose cooperative pool the other suites keep busy
-  // (CPU-bound property tests): etcdctl's 2 s would time the starved pool, not etcd.
-  configuration.dialTimeout = .seconds(120)
-  configuration.commandTimeout = .seconds(120)
+  // etcdctl's 2 s is for a production etcd; a fresh one on a loaded 2-core test machine may take longer.
+  configuration.dialTimeout = .seconds(30)
+  configuration.commandTimeout = .seconds(60)
   adjust(&configuration)
-  return EtcdConnector(configuration: configuration, logger: Logger(label: "etcd-client-tests"))
+  return TestConnector(connector: EtcdConnector(configuration: configuration, logger: Logger(label: "etcd-client-tests")))
+}
+
+/// The connector run on a thread of its own: the other suites of this process keep the
+/// cooperative pool busy with CPU-bound work for minutes, and a client waiting there for its
+/// turn would time the pool, not etcd (a starved pool made a 2 s dial time out).
+private struct TestConnector: Sendable {
+  static let executor = DedicatedTaskExecutor(label: "etcd-client-tests")
+  let connector: EtcdConnector
+
+  func withHealthyMember<T: Sendable>(
+    onSkip: @escaping @Sendable (EtcdEndpoint, String) -> Void = { _, _ in },
+    _ body: @Sendable @escaping (EtcdMember) async throws -> T
+  ) async throws -> T {
+    let connector = self.connector
+    return try await withTaskExecutorPreference(Self.executor) {
+      try await connector.withHealthyMember(onSkip: onSkip, body)
+    }
+  }
 }
 
 /// The bytes of a snapshot stream and the `remainingBytes` etcd sent with each chunk.
@@ -109,7 +126,7 @@ struct EtcdConnectorTests {
     try server.ctl(["user", "add", "root:s3cret"])
     try server.ctl(["user", "grant-role", "root", "root"])
     try server.ctl(["auth", "enable"])
-    func secured(_ password: String, ca: String = tls.ca) -> EtcdConnector {
+    func secured(_ password: String, ca: String = tls.ca) -> TestConnector {
       connector([server.clientURL]) {
         $0.caCertPath = ca
         $0.certPath = tls.clientCert

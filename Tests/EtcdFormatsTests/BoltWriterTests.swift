@@ -58,7 +58,7 @@ struct BoltWriterTests {
     return result
   }
 
-  /// `snapshot status` hash (spec 7): CRC-32C over bucket names, keys and values.
+  /// `snapshot status` hash (docs/etcd-data-dir.md §7): CRC-32C over bucket names, keys and values.
   static func statusHash(_ buckets: [(name: [UInt8], items: [([UInt8], [UInt8])])]) -> UInt32 {
     var crc: UInt32 = 0
     for b in buckets {

@@ -1,7 +1,7 @@
 import EtcdFormats
 import Testing
 
-/// Member and cluster IDs (spec 4.2 vectors), `--initial-cluster` parsing and member JSON.
+/// Member and cluster IDs (docs/etcd-data-dir.md §4.2 vectors), `--initial-cluster` parsing and member JSON.
 @Suite("ClusterMembership")
 struct ClusterMembershipTests {
   @Test("default flags: member 8e9e05c52164694d, cluster cdf818194e3a8c32")

@@ -3,7 +3,7 @@ import EtcdFormats
 import SnapshotCore
 import Testing
 
-/// WAL and `.snap` bytes against the golden vectors of spec 4.5/4.6 (etcdutl 3.5.1, etcdctl 3.4.23).
+/// WAL and `.snap` bytes against the golden vectors of docs/etcd-data-dir.md §4.5/4.6 (etcdutl 3.5.1, etcdctl 3.4.23).
 @Suite("WALWriter")
 struct WALWriterTests {
   static func sha256(_ bytes: [UInt8]) -> String {

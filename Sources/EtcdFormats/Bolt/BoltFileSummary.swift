@@ -13,7 +13,7 @@ package struct BoltFileSummary: Sendable, Equatable {
   package var highWaterMark: UInt64
   /// `highWaterMark * pageSize`: the database image without trailer or preallocated space.
   package var databaseSize: Int64
-  /// True when `fileSize % 512 == 32`, etcd's rule for "a SHA-256 trailer follows" (spec 1.2).
+  /// True when `fileSize % 512 == 32`, etcd's rule for "a SHA-256 trailer follows" (docs/etcd-data-dir.md §1.2).
   ///
   /// The trailer is not verified here.
   package var hasTrailer: Bool
@@ -62,7 +62,7 @@ package enum BoltSummary {
   package static func read(_ reader: BoltFileReader) throws(FormatError) -> BoltFileSummary {
     let fileSize = reader.fileSize
     let databaseSize = reader.databaseSize
-    let hasTrailer = fileSize % 512 == 32
+    let hasTrailer = SnapshotTrailerVerifier.hasTrailer(fileSize: fileSize)
     let extra = fileSize - databaseSize  // >= 0: the reader refuses truncated files
     if hasTrailer {
       guard extra == 32 else {

@@ -1,6 +1,6 @@
 // A bulk-load writer of a fresh, compact bbolt file from buckets and keys given in byte order.
 //
-// Byte layout written (all integers little-endian; data-dir spec sections 2.1-2.8 and the
+// Byte layout written (all integers little-endian; docs/etcd-data-dir.md §2.1-2.8 and the
 // bulk-load rules of 2.11; files read back by bbolt 1.3.6 in etcd 3.4.23 and etcd 3.5.1):
 //
 //   page 0, 1  meta: header(id 0|1, flags 0x04) then magic 0xED0CDAED u32 | version 2 u32 |

@@ -1,7 +1,7 @@
 // The figures of `etcdctl snapshot status` (3.4) / `etcdutl snapshot status` (3.5), computed
 // in the same walk as the full structure check (etcd too checks first, then hashes).
 //
-// What they are (shared spec section 7; checked against etcdctl 3.4.23 and etcdutl 3.5.1):
+// What they are (docs/etcd-data-dir.md §7; checked against etcdctl 3.4.23 and etcdutl 3.5.1):
 //
 //   hash       CRC-32C (Castagnoli) of, for each top-level bucket in byte order:
 //                name, then for each element in key order: key, value

@@ -1,5 +1,5 @@
 // The membership a restore writes: `--initial-cluster` parsed as etcd parses it, member and
-// cluster IDs, and the member JSON etcd stores (data-dir spec 3.3, 4.1, 4.2; checked against
+// cluster IDs, and the member JSON etcd stores (docs/etcd-data-dir.md §3.3, 4.1, 4.2; checked against
 // etcdctl 3.4.23 and etcdutl 3.5.1):
 //
 //   --initial-cluster  = part ("," part)*        empty parts skipped; part = name "=" url

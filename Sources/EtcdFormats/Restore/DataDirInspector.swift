@@ -1,4 +1,4 @@
-// Reads who a stopped member was from its data directory (data-dir spec 3.3, 4.5):
+// Reads who a stopped member was from its data directory (docs/etcd-data-dir.md §3.3, 4.5):
 //
 //   member/wal/<lowest %016x-%016x.wal>   frame = u64 LE length (low 56 bits; top byte 0x80|pad
 //                                          when padded) | walpb.Record | pad

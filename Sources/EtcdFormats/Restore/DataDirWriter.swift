@@ -1,4 +1,4 @@
-// Writes a restored data directory from a plan and an open snapshot (data-dir spec 4.3-4.8):
+// Writes a restored data directory from a plan and an open snapshot (docs/etcd-data-dir.md §4.3-4.8):
 //
 //   <data-dir>.tmp-PID-XXXXXXXX/member/snap/db        bbolt, copied with BoltWriter during the structure check
 //   (or <data-dir>/member.tmp-PID-XXXXXXXX/snap/db when <data-dir> exists, empty: a mount point):

@@ -1,4 +1,4 @@
-// The raft snapshot file of a restored member (data-dir spec 4.6; byte-identical to etcdctl
+// The raft snapshot file of a restored member (docs/etcd-data-dir.md §4.6; byte-identical to etcdctl
 // 3.4.23 and etcdutl 3.5.1):
 //
 //   name     = %016x-%016x.snap = (term 1, index N)

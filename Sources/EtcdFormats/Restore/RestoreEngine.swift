@@ -1,4 +1,4 @@
-// Native `etcdutl snapshot restore`: snapshot file in, etcd data directory out (data-dir spec 1.2, 4.8).
+// Native `etcdutl snapshot restore`: snapshot file in, etcd data directory out (docs/etcd-data-dir.md §1.2, 4.8).
 //
 //   snapshot = bbolt image (S bytes) [SHA-256 of the S bytes (32)]
 //   trailer present  <=>  fileSize % 512 == 32   (etcd's rule, identical in 3.4, 3.5, 3.6)
@@ -140,7 +140,7 @@ final class SnapshotHashCheck: @unchecked Sendable {
       close(fd)
       throw SnapshotError(.io, "cannot read the size of \(path): \(error.reason)")
     }
-    let hasTrailer = size % 512 == 32
+    let hasTrailer = SnapshotTrailerVerifier.hasTrailer(fileSize: size)
     if skip || !hasTrailer { close(fd) }
     if skip { return nil }
     if !hasTrailer {

@@ -1,13 +1,13 @@
 import SnapshotCore
 
-// What a restore will write, decided before anything is written (data-dir spec 4.1, 4.3, 4.8):
+// What a restore will write, decided before anything is written (docs/etcd-data-dir.md §4.1, 4.3, 4.8):
 //
 //   <data-dir>/                          0700
 //     member/                            0700
 //       snap/                            0700
 //         db                             0600  bbolt: the snapshot's buckets, members replaced,
 //                                              members_removed emptied, meta/consistent_index = N,
-//                                              meta/term = 1, optional bump (spec 6)
+//                                              meta/term = 1, optional bump (docs/etcd-data-dir.md §6)
 //         0000000000000001-<N %016x>.snap 0644  raft snapshot with the v2 store membership
 //       wal/ (or --wal-dir)              0700
 //         0000000000000000-0000000000000000.wal  0600  N + 5 records

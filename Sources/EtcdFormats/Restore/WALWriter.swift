@@ -1,4 +1,4 @@
-// The first WAL file of a restored member (data-dir spec 4.5 and 5; byte-identical to
+// The first WAL file of a restored member (docs/etcd-data-dir.md §4.5 and 5; byte-identical to
 // etcdutl 3.5.1, and with `confStateInSnapshotRecord: false` to etcdctl 3.4.23):
 //
 //   file   = frame*                      name %016x-%016x.wal = (sequence, first index) = 0000000000000000-0000000000000000.wal
@@ -151,7 +151,7 @@ package struct WALWriter: Sendable {
     bytes += [UInt8](repeating: 0, count: pad)
   }
 
-  /// The exact record sequence of a restore (spec 4.5) for `membership` and local member `localID`.
+  /// The exact record sequence of a restore (docs/etcd-data-dir.md §4.5) for `membership` and local member `localID`.
   ///
   /// `confStateInSnapshotRecord` is true for etcd 3.5/3.6 output (the native layout), false to
   /// match etcdctl 3.4 byte for byte.

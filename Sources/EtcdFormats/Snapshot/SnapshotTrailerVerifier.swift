@@ -6,7 +6,7 @@
 //
 // S is a multiple of the bbolt page size (>= 512), so a file with a trailer has
 // size % 512 == 32, and etcd's restore uses exactly that rule to decide whether a trailer is
-// present. Checked against etcd 3.4.23 and 3.5.1 (see shared spec section 1).
+// present. Checked against etcd 3.4.23 and 3.5.1 (docs/etcd-data-dir.md §1).
 import Crypto
 import Foundation
 import SnapshotCore
@@ -20,6 +20,13 @@ import SnapshotCore
 package struct SnapshotTrailerVerifier: Sendable {
   /// Size of the trailer.
   package static let trailerSize = 32
+
+  /// etcd's rule for "a SHA-256 trailer follows the database": the file size is 32 more than
+  /// a multiple of 512 (the database is whole bbolt pages of at least 512 bytes). The one place
+  /// the rule is written; restore, verify and the file summary all ask here.
+  package static func hasTrailer(fileSize: Int64) -> Bool {
+    fileSize % 512 == Int64(trailerSize)
+  }
   /// Largest database bbolt can hold on a 64-bit machine (its maxMapSize, 0xFFFFFFFFFFFF bytes).
   package static let maximumDatabaseSize: Int64 = 0xFFFF_FFFF_FFFF
 
@@ -101,7 +108,7 @@ package struct SnapshotTrailerCheck: Sendable, Equatable {
 
   /// True when the size follows etcd's rule (`size % 512 == 32`) and the digests agree.
   package var isValid: Bool {
-    byteCount % 512 == 32 && expected != nil && expected == computed
+    SnapshotTrailerVerifier.hasTrailer(fileSize: byteCount) && expected != nil && expected == computed
   }
 
   /// Why the check failed, in words, or nil when it passed.
@@ -109,7 +116,7 @@ package struct SnapshotTrailerCheck: Sendable, Equatable {
     guard let expected, let computed else {
       return "the stream ended after \(byteCount) bytes, too short to hold etcd's 32-byte SHA-256 trailer"
     }
-    if byteCount % 512 != 32 {
+    if !SnapshotTrailerVerifier.hasTrailer(fileSize: byteCount) {
       return
         "the stream is \(byteCount) bytes, which is not a bbolt database plus a 32-byte SHA-256 trailer (size % 512 must be 32): it was cut short or is not an etcd snapshot"
     }

@@ -24,7 +24,7 @@ package enum VerifySnapshot {
     try ChunkedFileReader.forEachChunk(of: path) { verifier.update($0) }
     let check = verifier.finish()
 
-    if check.byteCount % 512 == 32 {
+    if SnapshotTrailerVerifier.hasTrailer(fileSize: check.byteCount) {
       if let problem = check.problem {
         report.problem = problem.replacingOccurrences(of: "the data received", with: "the database in the file")
         return report

@@ -1,7 +1,7 @@
 import EtcdFormats
 import EtcdTestSupport
 
-/// Builds small bbolt images byte by byte (test-only), following the spec's layout, so tests
+/// Builds small bbolt images byte by byte (test-only), following the layout of docs/etcd-data-dir.md §2, so tests
 /// can make shapes real etcd rarely produces: inline key buckets, missing buckets, empty
 /// leaves, cycles, odd page sizes.
 struct BoltImageBuilder {
