@@ -390,7 +390,7 @@ struct BoltCheckerDamageTests {
   }
 
   @Test(
-    "single-bit flips in meta, branch, leaf, overflow and free pages", .timeLimit(.minutes(1)),
+    "single-bit flips in meta, branch, leaf, overflow and free pages", .timeLimit(.minutes(10)),
     arguments: EtcdRelease.allCases)
   func bitFlips(release: EtcdRelease) async throws {
     let f = try await EtcdFixtures.shared.fixtures(release)
