@@ -508,6 +508,726 @@ extension EtcdCluster.ClientProtocol {
     }
 }
 
+// MARK: - etcdserverpb.KV
+
+/// Namespace containing generated types for the "etcdserverpb.KV" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+package enum EtcdKV: Sendable {
+    /// Service descriptor for the "etcdserverpb.KV" service.
+    package static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.KV")
+    /// Namespace for method metadata.
+    package enum Method: Sendable {
+        /// Namespace for "Range" metadata.
+        package enum Range: Sendable {
+            /// Request type for "Range".
+            package typealias Input = EtcdRangeRequest
+            /// Response type for "Range".
+            package typealias Output = EtcdRangeResponse
+            /// Descriptor for "Range".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.KV"),
+                method: "Range",
+                type: .unary
+            )
+        }
+        /// Namespace for "Txn" metadata.
+        package enum Txn: Sendable {
+            /// Request type for "Txn".
+            package typealias Input = EtcdTxnRequest
+            /// Response type for "Txn".
+            package typealias Output = EtcdTxnResponse
+            /// Descriptor for "Txn".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.KV"),
+                method: "Txn",
+                type: .unary
+            )
+        }
+        /// Descriptors for all methods in the "etcdserverpb.KV" service.
+        package static let descriptors: [GRPCCore.MethodDescriptor] = [
+            Range.descriptor,
+            Txn.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "etcdserverpb.KV" service.
+    package static let etcdKV = GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.KV")
+}
+
+// MARK: etcdserverpb.KV (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension EtcdKV {
+    /// Generated client protocol for the "etcdserverpb.KV" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The agent's coordination (`agent --coordinate`): a key per tick, created in a transaction
+    /// > and held by a lease.
+    package protocol ClientProtocol: Sendable {
+        /// Call the "Range" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `EtcdRangeRequest` message.
+        ///   - serializer: A serializer for `EtcdRangeRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdRangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func range<Result>(
+            request: GRPCCore.ClientRequest<EtcdRangeRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdRangeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdRangeResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdRangeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Txn" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `EtcdTxnRequest` message.
+        ///   - serializer: A serializer for `EtcdTxnRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdTxnResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func txn<Result>(
+            request: GRPCCore.ClientRequest<EtcdTxnRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdTxnRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdTxnResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdTxnResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "etcdserverpb.KV" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The agent's coordination (`agent --coordinate`): a key per tick, created in a transaction
+    /// > and held by a lease.
+    package struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        package init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "Range" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `EtcdRangeRequest` message.
+        ///   - serializer: A serializer for `EtcdRangeRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdRangeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func range<Result>(
+            request: GRPCCore.ClientRequest<EtcdRangeRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdRangeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdRangeResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdRangeResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: EtcdKV.Method.Range.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Txn" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `EtcdTxnRequest` message.
+        ///   - serializer: A serializer for `EtcdTxnRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdTxnResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func txn<Result>(
+            request: GRPCCore.ClientRequest<EtcdTxnRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdTxnRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdTxnResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdTxnResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: EtcdKV.Method.Txn.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension EtcdKV.ClientProtocol {
+    /// Call the "Range" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `EtcdRangeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func range<Result>(
+        request: GRPCCore.ClientRequest<EtcdRangeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdRangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.range(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<EtcdRangeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<EtcdRangeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Txn" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `EtcdTxnRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func txn<Result>(
+        request: GRPCCore.ClientRequest<EtcdTxnRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdTxnResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.txn(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<EtcdTxnRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<EtcdTxnResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension EtcdKV.ClientProtocol {
+    /// Call the "Range" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func range<Result>(
+        _ message: EtcdRangeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdRangeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<EtcdRangeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.range(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Txn" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func txn<Result>(
+        _ message: EtcdTxnRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdTxnResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<EtcdTxnRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.txn(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// MARK: - etcdserverpb.Lease
+
+/// Namespace containing generated types for the "etcdserverpb.Lease" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+package enum EtcdLease: Sendable {
+    /// Service descriptor for the "etcdserverpb.Lease" service.
+    package static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.Lease")
+    /// Namespace for method metadata.
+    package enum Method: Sendable {
+        /// Namespace for "LeaseGrant" metadata.
+        package enum LeaseGrant: Sendable {
+            /// Request type for "LeaseGrant".
+            package typealias Input = EtcdLeaseGrantRequest
+            /// Response type for "LeaseGrant".
+            package typealias Output = EtcdLeaseGrantResponse
+            /// Descriptor for "LeaseGrant".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.Lease"),
+                method: "LeaseGrant",
+                type: .unary
+            )
+        }
+        /// Namespace for "LeaseRevoke" metadata.
+        package enum LeaseRevoke: Sendable {
+            /// Request type for "LeaseRevoke".
+            package typealias Input = EtcdLeaseRevokeRequest
+            /// Response type for "LeaseRevoke".
+            package typealias Output = EtcdLeaseRevokeResponse
+            /// Descriptor for "LeaseRevoke".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.Lease"),
+                method: "LeaseRevoke",
+                type: .unary
+            )
+        }
+        /// Namespace for "LeaseKeepAlive" metadata.
+        package enum LeaseKeepAlive: Sendable {
+            /// Request type for "LeaseKeepAlive".
+            package typealias Input = EtcdLeaseKeepAliveRequest
+            /// Response type for "LeaseKeepAlive".
+            package typealias Output = EtcdLeaseKeepAliveResponse
+            /// Descriptor for "LeaseKeepAlive".
+            package static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.Lease"),
+                method: "LeaseKeepAlive",
+                type: .bidirectionalStreaming
+            )
+        }
+        /// Descriptors for all methods in the "etcdserverpb.Lease" service.
+        package static let descriptors: [GRPCCore.MethodDescriptor] = [
+            LeaseGrant.descriptor,
+            LeaseRevoke.descriptor,
+            LeaseKeepAlive.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "etcdserverpb.Lease" service.
+    package static let etcdLease = GRPCCore.ServiceDescriptor(fullyQualifiedService: "etcdserverpb.Lease")
+}
+
+// MARK: etcdserverpb.Lease (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension EtcdLease {
+    /// Generated client protocol for the "etcdserverpb.Lease" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    package protocol ClientProtocol: Sendable {
+        /// Call the "LeaseGrant" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `EtcdLeaseGrantRequest` message.
+        ///   - serializer: A serializer for `EtcdLeaseGrantRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdLeaseGrantResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func leaseGrant<Result>(
+            request: GRPCCore.ClientRequest<EtcdLeaseGrantRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdLeaseGrantRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdLeaseGrantResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdLeaseGrantResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "LeaseRevoke" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `EtcdLeaseRevokeRequest` message.
+        ///   - serializer: A serializer for `EtcdLeaseRevokeRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdLeaseRevokeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func leaseRevoke<Result>(
+            request: GRPCCore.ClientRequest<EtcdLeaseRevokeRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdLeaseRevokeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdLeaseRevokeResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdLeaseRevokeResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "LeaseKeepAlive" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One request per renewal, one answer each (TTL 0: the lease has expired).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `EtcdLeaseKeepAliveRequest` messages.
+        ///   - serializer: A serializer for `EtcdLeaseKeepAliveRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdLeaseKeepAliveResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func leaseKeepAlive<Result>(
+            request: GRPCCore.StreamingClientRequest<EtcdLeaseKeepAliveRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdLeaseKeepAliveRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdLeaseKeepAliveResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<EtcdLeaseKeepAliveResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "etcdserverpb.Lease" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    package struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        package init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "LeaseGrant" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `EtcdLeaseGrantRequest` message.
+        ///   - serializer: A serializer for `EtcdLeaseGrantRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdLeaseGrantResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func leaseGrant<Result>(
+            request: GRPCCore.ClientRequest<EtcdLeaseGrantRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdLeaseGrantRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdLeaseGrantResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdLeaseGrantResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: EtcdLease.Method.LeaseGrant.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "LeaseRevoke" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `EtcdLeaseRevokeRequest` message.
+        ///   - serializer: A serializer for `EtcdLeaseRevokeRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdLeaseRevokeResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func leaseRevoke<Result>(
+            request: GRPCCore.ClientRequest<EtcdLeaseRevokeRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdLeaseRevokeRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdLeaseRevokeResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdLeaseRevokeResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: EtcdLease.Method.LeaseRevoke.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "LeaseKeepAlive" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One request per renewal, one answer each (TTL 0: the lease has expired).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `EtcdLeaseKeepAliveRequest` messages.
+        ///   - serializer: A serializer for `EtcdLeaseKeepAliveRequest` messages.
+        ///   - deserializer: A deserializer for `EtcdLeaseKeepAliveResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        package func leaseKeepAlive<Result>(
+            request: GRPCCore.StreamingClientRequest<EtcdLeaseKeepAliveRequest>,
+            serializer: some GRPCCore.MessageSerializer<EtcdLeaseKeepAliveRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<EtcdLeaseKeepAliveResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<EtcdLeaseKeepAliveResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: EtcdLease.Method.LeaseKeepAlive.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension EtcdLease.ClientProtocol {
+    /// Call the "LeaseGrant" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `EtcdLeaseGrantRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func leaseGrant<Result>(
+        request: GRPCCore.ClientRequest<EtcdLeaseGrantRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdLeaseGrantResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.leaseGrant(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<EtcdLeaseGrantRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<EtcdLeaseGrantResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LeaseRevoke" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `EtcdLeaseRevokeRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func leaseRevoke<Result>(
+        request: GRPCCore.ClientRequest<EtcdLeaseRevokeRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdLeaseRevokeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.leaseRevoke(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<EtcdLeaseRevokeRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<EtcdLeaseRevokeResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LeaseKeepAlive" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One request per renewal, one answer each (TTL 0: the lease has expired).
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `EtcdLeaseKeepAliveRequest` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func leaseKeepAlive<Result>(
+        request: GRPCCore.StreamingClientRequest<EtcdLeaseKeepAliveRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<EtcdLeaseKeepAliveResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.leaseKeepAlive(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<EtcdLeaseKeepAliveRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<EtcdLeaseKeepAliveResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension EtcdLease.ClientProtocol {
+    /// Call the "LeaseGrant" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func leaseGrant<Result>(
+        _ message: EtcdLeaseGrantRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdLeaseGrantResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<EtcdLeaseGrantRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.leaseGrant(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LeaseRevoke" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func leaseRevoke<Result>(
+        _ message: EtcdLeaseRevokeRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<EtcdLeaseRevokeResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<EtcdLeaseRevokeRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.leaseRevoke(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "LeaseKeepAlive" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One request per renewal, one answer each (TTL 0: the lease has expired).
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    package func leaseKeepAlive<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<EtcdLeaseKeepAliveRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<EtcdLeaseKeepAliveResponse>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<EtcdLeaseKeepAliveRequest>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.leaseKeepAlive(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
 // MARK: - etcdserverpb.Auth
 
 /// Namespace containing generated types for the "etcdserverpb.Auth" service.
