@@ -21,6 +21,25 @@ package struct S3ObjectSummary: Sendable, Equatable {
   }
 }
 
+/// A multipart upload in progress, as ListMultipartUploads names it.
+package struct S3UploadSummary: Sendable, Equatable {
+  package var key: String
+  package var uploadID: String
+
+  package init(key: String, uploadID: String) {
+    self.key = key
+    self.uploadID = uploadID
+  }
+}
+
+/// One page of a ListMultipartUploads answer.
+package struct S3UploadsPage: Sendable, Equatable {
+  package var uploads: [S3UploadSummary]
+  package var isTruncated: Bool
+  package var nextKeyMarker: String?
+  package var nextUploadIDMarker: String?
+}
+
 /// One page of a ListObjectsV2 answer.
 package struct S3ListPage: Sendable, Equatable {
   /// The objects of this page, in the order the server sent them (S3: ascending UTF-8 key order).
@@ -91,6 +110,27 @@ package enum S3Responses {
       )
     }
     return S3ListPage(objects: objects, commonPrefixes: prefixes, isTruncated: truncatedText == "true", nextContinuationToken: token)
+  }
+
+  /// Reads a ListMultipartUploads (`GET ?uploads`) body (root `ListMultipartUploadsResult`).
+  /// A truncated page without both markers is refused, since paging on would repeat it.
+  package static func parseListMultipartUploads(_ bytes: [UInt8]) throws(SnapshotError) -> S3UploadsPage {
+    let root = try S3XML.parse(bytes)
+    try S3ResponseCheck.expectRoot(root, "ListMultipartUploadsResult", operation: "ListMultipartUploads")
+    var uploads: [S3UploadSummary] = []
+    for upload in root.children("Upload") {
+      guard let key = upload.value("Key"), let id = upload.value("UploadId"), !id.isEmpty else {
+        throw S3ResponseCheck.missing("Upload/Key or Upload/UploadId", operation: "ListMultipartUploads")
+      }
+      uploads.append(S3UploadSummary(key: key, uploadID: id))
+    }
+    let truncated = root.value("IsTruncated")?.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() == "true"
+    let keyMarker = root.value("NextKeyMarker").flatMap { $0.isEmpty ? nil : $0 }
+    let idMarker = root.value("NextUploadIdMarker").flatMap { $0.isEmpty ? nil : $0 }
+    if truncated && keyMarker == nil {
+      throw SnapshotError(.io, "the S3 server said the list of multipart uploads goes on (IsTruncated) but sent no NextKeyMarker")
+    }
+    return S3UploadsPage(uploads: uploads, isTruncated: truncated, nextKeyMarker: keyMarker, nextUploadIDMarker: idMarker)
   }
 
   /// The UploadId of a CreateMultipartUpload (`POST ?uploads`) answer.

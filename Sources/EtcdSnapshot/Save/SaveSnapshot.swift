@@ -31,6 +31,17 @@ package struct SaveResult: Sendable {
   package var upload: S3UploadResult?
 }
 
+/// A finished local save and, with S3, why the upload failed (nil: uploaded, or no S3).
+package struct SaveOutcome: Sendable {
+  package var result: SaveResult
+  package var uploadError: SnapshotError?
+
+  package init(result: SaveResult, uploadError: SnapshotError? = nil) {
+    self.result = result
+    self.uploadError = uploadError
+  }
+}
+
 /// `save`: stream a live member's snapshot into a verified, atomically published file.
 ///
 /// Order of effects, so that a failure at any step leaves nothing half-done:
@@ -60,11 +71,25 @@ package struct SaveSnapshot: Sendable {
   }
 
   /// Runs the save. `onProgress` is called from the streaming task at most every ~100 ms.
+  /// A failed upload fails the save (the verified local snapshot is kept, and the error says so).
   package func run(
     onSkip: @escaping @Sendable (String) -> Void = { _ in },
     onMemberChosen: @escaping @Sendable (String, MemberStatus) -> Void = { _, _ in },
     onProgress: (@Sendable (SaveProgress) -> Void)? = nil
   ) async throws(SnapshotError) -> SaveResult {
+    let outcome = try await runByLocation(onSkip: onSkip, onMemberChosen: onMemberChosen, onProgress: onProgress)
+    if let error = outcome.uploadError { throw error }
+    return outcome.result
+  }
+
+  /// Runs the save and tells the two locations apart: it throws when the local snapshot
+  /// failed; a failed upload (rolled back, recorded in the local record) is `uploadError`.
+  /// The agent counts each location on its own.
+  package func runByLocation(
+    onSkip: @escaping @Sendable (String) -> Void = { _ in },
+    onMemberChosen: @escaping @Sendable (String, MemberStatus) -> Void = { _, _ in },
+    onProgress: (@Sendable (SaveProgress) -> Void)? = nil
+  ) async throws(SnapshotError) -> SaveOutcome {
     let problems = configuration.problems()
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
     let store = LocalSnapshotStore(directory: configuration.storage.snapshotDirectory)
@@ -74,11 +99,14 @@ package struct SaveSnapshot: Sendable {
     defer { withExtendedLifetime(lock) {} }
     for path in store.removeDebris(parts: true) { logger.notice("removed \(path), left by a save that was killed") }
     guard let s3 = configuration.s3 else {
-      return try await saveLocally(store: store, tail: nil, onSkip: onSkip, onMemberChosen: onMemberChosen, onProgress: onProgress)
+      let result = try await saveLocally(store: store, tail: nil, onSkip: onSkip, onMemberChosen: onMemberChosen, onProgress: onProgress)
+      return SaveOutcome(result: result)
     }
     let logger = self.logger
     do {
+      let leftBy = s3.keyPrefix + "\(configuration.namePrefix)-\(configuration.nodeName)-"
       return try await S3Client.with(s3, logger: logger) { client in
+        await Self.abortUploads(startingWith: leftBy, client: client, logger: logger)
         let file = GrowingFile()
         let uploader = S3SnapshotUploader(client: client, logger: logger)
         async let uploaded = uploader.upload(from: file)
@@ -101,24 +129,59 @@ package struct SaveSnapshot: Sendable {
     }
   }
 
-  /// Records how the upload went in the local metadata record; a failed upload fails the save.
+  /// Removes what a killed save of this node left: `.part` files (under the directory's lock,
+  /// which a running save holds) and, with S3, its open multipart uploads. The agent calls it
+  /// when it starts, so that an agent killed mid-snapshot cleans up as soon as it is back.
+  /// Problems are logged; nothing throws.
+  package func cleanUp() async {
+    let store = LocalSnapshotStore(directory: configuration.storage.snapshotDirectory)
+    do {
+      guard let lock = try await DirectoryLock.acquire(directory: store.directory, purpose: "cleanup", wait: .seconds(30), optional: true)
+      else { return }
+      defer { withExtendedLifetime(lock) {} }
+      for path in store.removeDebris(parts: true) { logger.notice("removed \(path), left by a save that was killed") }
+      guard let s3 = configuration.s3 else { return }
+      let leftBy = s3.keyPrefix + "\(configuration.namePrefix)-\(configuration.nodeName)-"
+      let logger = self.logger
+      try await S3Client.with(s3, logger: logger) { client in await Self.abortUploads(startingWith: leftBy, client: client, logger: logger) }
+    } catch {
+      logger.warning("could not clean up after a killed save: \((error as? SnapshotError)?.message ?? "\(error)")")
+    }
+  }
+
+  /// Aborts the multipart uploads of this node's snapshots with this prefix that are still
+  /// open: a save of this node that was killed mid-upload left them (a running one would hold
+  /// the directory lock, which this save holds). A failure to list or abort is logged, not
+  /// fatal: the save goes on.
+  private static func abortUploads(startingWith prefix: String, client: S3Client, logger: Logger) async {
+    do {
+      for upload in try await client.listMultipartUploads(prefix: prefix) {
+        try await client.abortMultipartUpload(key: upload.key, uploadID: upload.uploadID)
+        logger.notice("aborted the multipart upload of \(client.configuration.address(ofKey: upload.key)), left by a save that was killed")
+      }
+    } catch {
+      logger.warning("could not look for multipart uploads left by a killed save: \(error)")
+    }
+  }
+
+  /// Records how the upload went in the local metadata record.
   private static func conclude(
     local: SaveResult, upload: Result<S3UploadResult, SnapshotError>, store: LocalSnapshotStore
-  ) throws(SnapshotError) -> SaveResult {
+  ) throws(SnapshotError) -> SaveOutcome {
     var result = local
     switch upload {
     case .success(let u):
       result.upload = u
       result.metadata.uploadedTo = u.address
       try store.writeMetadata(result.metadata, replacing: true)
-      return result
+      return SaveOutcome(result: result)
     case .failure(let e):
       result.metadata.uploadError = e.message
       try? store.writeMetadata(result.metadata, replacing: true)
       var error = e
       error.message =
         "the snapshot was saved and verified at \(local.path), but the upload to S3 failed and was rolled back: \(e.message)"
-      throw error
+      return SaveOutcome(result: result, uploadError: error)
     }
   }
 

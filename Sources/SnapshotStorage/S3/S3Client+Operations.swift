@@ -140,6 +140,24 @@ extension S3Client {
     }
   }
 
+  /// The multipart uploads in progress whose keys start with `prefix`, all pages.
+  package func listMultipartUploads(prefix: String) async throws -> [S3UploadSummary] {
+    var uploads: [S3UploadSummary] = []
+    var markers: (key: String, id: String?)?
+    repeat {
+      var query: [(name: String, value: String)] = [("uploads", ""), ("prefix", prefix)]
+      if let markers {
+        query.append(("key-marker", markers.key))
+        if let id = markers.id { query.append(("upload-id-marker", id)) }
+      }
+      let response = try await send(.GET, key: nil, query: query, operation: "ListMultipartUploads")
+      let page = try S3Responses.parseListMultipartUploads(response.body)
+      uploads += page.uploads
+      markers = page.isTruncated ? page.nextKeyMarker.map { ($0, page.nextUploadIDMarker) } : nil
+    } while markers != nil
+    return uploads
+  }
+
   /// Aborts a multipart upload so that no parts are left (and billed) in the bucket.
   package func abortMultipartUpload(key: String, uploadID: String) async throws {
     _ = try await send(.DELETE, key: key, query: [("uploadId", uploadID)], operation: "AbortMultipartUpload", accept: [200, 204, 404])
