@@ -21,6 +21,9 @@ let package = Package(
     .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
   ],
   targets: [
     // Pure core: naming, retention, configuration, errors. No I/O beyond Foundation values.
@@ -88,6 +91,23 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
       ]
     ),
+    // `etcd-snapshot agent`: the scheduler, retention after success, failure hooks, metrics
+    // and the HTTP server, as swift-service-lifecycle services over the same use cases.
+    .target(
+      name: "EtcdSnapshotAgent",
+      dependencies: [
+        "SnapshotCore", "EtcdSnapshot", "EtcdClient", "SnapshotStorage",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdCore", package: "hummingbird"),
+        .product(name: "HummingbirdTLS", package: "hummingbird"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      ]
+    ),
     // The configuration layer under the CLI (and the agent): config files, ETCD_SNAPSHOT_*
     // variables and flags, merged with the origin of every value.
     .target(
@@ -97,7 +117,8 @@ let package = Package(
     .executableTarget(
       name: "etcd-snapshot",
       dependencies: [
-        "SnapshotCore", "SystemFiles", "SnapshotSettings", "EtcdSnapshot", "EtcdClient", "EtcdFormats",
+        "SnapshotCore", "SystemFiles", "SnapshotSettings", "EtcdSnapshot", "EtcdSnapshotAgent", "EtcdClient", "EtcdFormats",
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "Yams", package: "Yams"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
@@ -159,6 +180,13 @@ let package = Package(
       dependencies: [
         "EtcdSnapshot", "SnapshotStorage", "SnapshotCore", "EtcdTestSupport",
         .product(name: "PropertyBased", package: "swift-property-based"),
+      ]
+    ),
+    // The agent's pure logic: health, addresses, tokens, escaping, configuration changes.
+    .testTarget(
+      name: "EtcdSnapshotAgentTests",
+      dependencies: [
+        "EtcdSnapshotAgent", "SnapshotCore", "EtcdTestSupport", .product(name: "PropertyBased", package: "swift-property-based"),
       ]
     ),
     // Runs the built executable against real etcd processes on 127.0.0.1.

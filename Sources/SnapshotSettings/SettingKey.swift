@@ -106,6 +106,21 @@ extension SettingKey {
   public static let markCompacted = SettingKey("mark-compacted")
   public static let restorePath = SettingKey("restore-path", aliases: ["cluster-reset-restore-path"])
 
+  // agent: k3s server's snapshot flags, and the agent's own.
+  public static let scheduleCron = SettingKey("etcd-snapshot-schedule-cron")
+  public static let disableSnapshots = SettingKey("etcd-disable-snapshots")
+  public static let snapshotName = SettingKey("etcd-snapshot-name")
+  public static let httpListen = SettingKey("http-listen")
+  public static let httpTLSCert = SettingKey("http-tls-cert")
+  public static let httpTLSKey = SettingKey("http-tls-key")
+  public static let apiTokenFile = SettingKey("api-token-file")
+  public static let onFailureExec = SettingKey("on-failure-exec")
+  public static let onFailureWebhook = SettingKey("on-failure-webhook")
+  public static let onFailureWebhookTokenFile = SettingKey("on-failure-webhook-token-file")
+  public static let coordinate = SettingKey("coordinate")
+  public static let coordinatePrefix = SettingKey("coordinate-prefix")
+  public static let coordinateLeaseTTL = SettingKey("coordinate-lease-ttl")
+
   private static func s3Key(_ suffix: String, foreignVariables: [String] = []) -> SettingKey {
     SettingKey("s3-\(suffix)", aliases: ["etcd-s3-\(suffix)"], foreignVariables: foreignVariables)
   }
@@ -121,5 +136,7 @@ extension SettingKey {
     .s3Bucket, .s3Region, .s3Folder, .s3BucketLookupType, .s3Timeout, .s3ReadTimeout, .s3Proxy, .s3Retention, .s3ConfigSecret,
     .walDir, .initialCluster, .initialClusterToken, .initialAdvertisePeerURLs, .skipHashCheck, .bumpRevision, .markCompacted,
     .restorePath,
+    .scheduleCron, .disableSnapshots, .snapshotName, .httpListen, .httpTLSCert, .httpTLSKey, .apiTokenFile, .onFailureExec,
+    .onFailureWebhook, .onFailureWebhookTokenFile, .coordinate, .coordinatePrefix, .coordinateLeaseTTL,
   ]
 }

@@ -7,7 +7,7 @@ import SnapshotCore
 struct EtcdSnapshotCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "etcd-snapshot",
-    abstract: "Back up etcd v3 clusters: save, list, delete and prune snapshots.",
+    abstract: "Back up etcd v3 clusters: save, list, delete and prune snapshots, or run the agent that takes them on a schedule.",
     discussion: """
       Command and flag names follow `k3s etcd-snapshot`; connection flags and ETCDCTL_* \
       variables follow etcdctl.
@@ -19,6 +19,6 @@ struct EtcdSnapshotCommand: AsyncParsableCommand {
       77 authentication or permission denied; 78 TLS problem; 130 stopped by SIGINT or SIGTERM.
       """,
     version: toolVersion,
-    subcommands: [Save.self, List.self, Delete.self, Prune.self, Status.self, Verify.self, Restore.self, ClusterResetCommand.self]
+    subcommands: [Save.self, List.self, Delete.self, Prune.self, Status.self, Verify.self, Restore.self, ClusterResetCommand.self, AgentCommand.self]
   )
 }

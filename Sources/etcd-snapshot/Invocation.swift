@@ -15,13 +15,14 @@ struct Invocation: Sendable {
 
   /// Reads the config files (`--config`, `ETCD_SNAPSHOT_CONFIG_FILE` or the default, then
   /// `FILE.d/*.yaml`), opens the `--log` file, and prints one warning per unknown key.
-  static func start(_ global: GlobalOptions, environment: [String: String]) -> Invocation {
+  /// `reopeningLog: false` (the agent's reload on SIGHUP) keeps the log as it is.
+  static func start(_ global: GlobalOptions, environment: [String: String], reopeningLog: Bool = true) -> Invocation {
     let (files, fileProblems) = ConfigFiles.load(flag: global.config, environment: environment)
     let layer = SettingsLayer(files: files, environment: environment)
     var reader = SettingsReader(layer)
     let debug = reader.bool(.debug, flag: global.debug ? true : nil)
     let alsoStderr = reader.bool(.alsoLogToStderr, flag: global.alsoLogToStderr ? true : nil)
-    if let path = reader.string(.log, flag: global.log) {
+    if let path = reader.string(.log, flag: global.log), reopeningLog {
       if let problem = Diagnostics.open(logFile: path, alsoStderr: alsoStderr) { reader.report(problem) }
     }
     for warning in layer.warnings { note("etcd-snapshot: warning: \(warning)") }

@@ -21,10 +21,25 @@ struct StderrLogHandler: LogHandler {
     get { metadata[key] }
     set { metadata[key] = newValue }
   }
+  /// The agent's lines carry the time and every level's name; a command's read as before.
+  var isService = false
   func log(event: LogEvent) {
+    if isService {
+      let stamp = ISO8601DateFormatter().string(from: Date())
+      note("\(stamp) etcd-snapshot agent: \(event.level): \(event.message)")
+      return
+    }
     let prefix = event.level >= .warning ? "warning: " : ""
     note("etcd-snapshot: \(prefix)\(event.message)")
   }
+}
+
+/// The logger of `agent`: info and above (debug with --debug), each line with its time.
+func makeServiceLogger(debug: Bool) -> Logger {
+  var handler = StderrLogHandler()
+  handler.logLevel = debug ? .debug : .info
+  handler.isService = true
+  return Logger(label: "etcd-snapshot-agent") { _ in handler }
 }
 
 /// The logger commands hand to use cases.

@@ -216,7 +216,7 @@ struct ConfigTests {
       let r = try Tool.run(["save", "-c", config] + server.connectionArguments, environment: s3.environment, timeout: .seconds(300))
       #expect(r.status == 0, "\(r)")
       if i == 0 {
-        for key in ["token", "tls-san", "cluster-init", "disable", "write-kubeconfig-mode", "etcd-snapshot-schedule-cron"] {
+        for key in ["token", "tls-san", "cluster-init", "disable", "write-kubeconfig-mode"] {
           #expect(r.stderr.contains("\(config):") && r.stderr.contains("`\(key)` is not an etcd-snapshot setting"), "\(key): \(r.stderr)")
         }
         #expect(!r.stderr.contains("K10abcdef"), "the token's value is never printed")

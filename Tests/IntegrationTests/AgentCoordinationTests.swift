@@ -1,0 +1,168 @@
+import EtcdTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// `agent --coordinate`: three agents, one per member of a three-member etcd, share the ticks.
+@Suite("agent --coordinate: one snapshot per tick on a three-member etcd", .serialized)
+struct AgentCoordinationTests {
+  /// A three-member cluster started together (a member waits for a quorum before it serves).
+  private func cluster(_ work: TemporaryDirectory) async throws -> [EtcdServer] {
+    var ports: [Int] = []
+    while ports.count < 3 {
+      let p = try freeLoopbackPort()
+      if !ports.contains(p) { ports.append(p) }
+    }
+    let names = ["m1", "m2", "m3"]
+    let initial = zip(names, ports).map { "\($0)=http://127.0.0.1:\($1)" }.joined(separator: ",")
+    return try await withThrowingTaskGroup(of: (Int, EtcdServer).self) { group in
+      for i in 0..<3 {
+        var o = EtcdServer.Options()
+        o.name = names[i]
+        o.peerPort = ports[i]
+        o.initialCluster = initial
+        group.addTask { (i, try await EtcdServer(.etcd35, o)) }
+      }
+      var started: [(Int, EtcdServer)] = []
+      for try await s in group { started.append(s) }
+      return started.sorted { $0.0 < $1.0 }.map(\.1)
+    }
+  }
+
+  /// The agent of member `i`: its own endpoint, node name and directory.
+  private func agent(
+    _ servers: [EtcdServer], _ i: Int, work: TemporaryDirectory, schedule: String, extra: [String] = [], environment: [String: String] = [:]
+  ) async throws -> AgentProcess {
+    try await AgentProcess(
+      [
+        "--endpoints", servers[i].clientURL, "--dir", work.appending("node\(i + 1)"), "--node-name", "node\(i + 1)",
+        "--etcd-snapshot-schedule-cron", schedule, "--coordinate", "--coordinate-lease-ttl", "2s",
+      ] + extra,
+      environment: environment)
+  }
+
+  /// Snapshot Unix times per node, from the file names in each node's directory.
+  private func snapshots(_ work: TemporaryDirectory) throws -> [(node: String, time: Int64)] {
+    var out: [(String, Int64)] = []
+    for i in 1...3 {
+      let dir = work.appending("node\(i)")
+      let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+      for name in names where name.hasPrefix("etcd-snapshot-node\(i)-") && !name.hasSuffix(".part") {
+        if let t = Int64(name.split(separator: "-").last ?? "") { out.append(("node\(i)", t)) }
+      }
+    }
+    return out
+  }
+
+  /// The leader's index among `servers`.
+  private func leader(_ servers: [EtcdServer]) throws -> Int {
+    let statuses = try servers.map { try $0.endpointStatus() }
+    let id = try #require(statuses.first?.leader)
+    return try #require(statuses.firstIndex { $0.memberID == id })
+  }
+
+  @Test("for a minute at @every 4s: exactly one snapshot per tick cluster-wide, and followers take them rather than the leader")
+  func onePerTick() async throws {
+    let work = try TemporaryDirectory(prefix: "coord")
+    let servers = try await cluster(work)
+    let leaderIndex = try leader(servers)
+    var agents: [AgentProcess] = []
+    for i in 0..<3 {
+      agents.append(try await agent(servers, i, work: work, schedule: "@every 4s", extra: ["--etcd-snapshot-retention", "0"]))
+    }
+    // An observation window, not a timing assertion: what happens in it is checked below.
+    try await Task.sleep(for: .seconds(60))
+    for a in agents { #expect(try a.stop().status == 0) }
+    #expect(try leader(servers) == leaderIndex, "the leader stayed the same during the test")
+    let taken = try snapshots(work)
+    var perTick: [Int64: [String]] = [:]
+    for s in taken { perTick[s.time / 4 * 4, default: []].append(s.node) }
+    let doubled = perTick.filter { $0.value.count > 1 }
+    #expect(doubled.isEmpty, "one snapshot per tick: \(doubled)")
+    let ticks = perTick.keys.sorted()
+    #expect(ticks.count >= 10, "a minute gives about 15 ticks: \(ticks)")
+    // Every tick between the first and the last was taken by someone.
+    if let first = ticks.first, let last = ticks.last {
+      let missing = stride(from: first, through: last, by: 4).filter { perTick[$0] == nil }
+      #expect(missing.isEmpty, "no tick missed: \(missing)")
+    }
+    let byLeader = taken.filter { $0.node == "node\(leaderIndex + 1)" }.count
+    #expect(byLeader * 5 <= taken.count, "the leader's agent leaves the ticks to the followers' (\(byLeader) of \(taken.count))")
+  }
+
+  @Test("SIGKILL of the agent holding a tick mid-snapshot: another takes the tick over; restarted, the killed one leaves no .part and no open upload")
+  func takeover() async throws {
+    let work = try TemporaryDirectory(prefix: "coord")
+    let servers = try await cluster(work)
+    try S3Fixture.fill(servers[0], megabytes: 48)  // a snapshot and its upload take a while
+    let s3 = try await S3Fixture(folder: "coord/")
+    var agents: [AgentProcess?] = []
+    let schedule = "@every 30s"
+    for i in 0..<3 {
+      agents.append(try await agent(servers, i, work: work, schedule: schedule, extra: s3.arguments(), environment: s3.environment))
+    }
+    struct Claim: Decodable {
+      var node: String
+      var state: String
+      var tick: String
+    }
+    struct Listing: Decodable {
+      var kvs: [KV]?
+      struct KV: Decodable {
+        var key: String
+        var value: String
+      }
+    }
+    func claims() throws -> [(key: String, claim: Claim)] {
+      let out = try servers[0].ctl(["get", "--prefix", "/etcd-snapshot/coordination/", "-w", "json"])
+      let listing = try JSONDecoder().decode(Listing.self, from: Data(out.utf8))
+      return (listing.kvs ?? []).compactMap { kv in
+        guard let k = Data(base64Encoded: kv.key), let v = Data(base64Encoded: kv.value),
+          let claim = try? JSONDecoder().decode(Claim.self, from: v)
+        else { return nil }
+        return (String(decoding: k, as: UTF8.self), claim)
+      }
+    }
+    // Wait for a tick to be held while its snapshot runs, and kill the agent holding it.
+    var held: (key: String, claim: Claim)?
+    let deadline = ContinuousClock.now + .seconds(240)
+    while held == nil {
+      held = try claims().first { $0.claim.state == "running" }
+      if held == nil {
+        guard ContinuousClock.now < deadline else { throw HarnessError("no tick was held within 240 s") }
+        try await Task.sleep(for: .milliseconds(100))
+      }
+    }
+    let victim = try #require(Int(held!.claim.node.dropFirst(4))) - 1
+    let killedAgent = try #require(agents[victim])
+    let dir = work.appending("node\(victim + 1)")
+    // Mid-snapshot: its .part is being written.
+    try await killedAgent.waitUntil("the holder's .part") {
+      ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.hasSuffix(".part") }
+    }
+    killedAgent.process.signal(SIGKILL)
+    _ = try killedAgent.process.wait(timeout: .seconds(30))
+    agents[victim] = nil
+    // Another agent takes the same tick over once the lease (2 s) has expired, and finishes it.
+    let survivor = try #require(agents.compactMap { $0 }.first)
+    try await survivor.waitUntil("the tick taken over and finished", timeout: .seconds(300)) {
+      try claims().contains { $0.key == held!.key && $0.claim.state == "done" && $0.claim.node != held!.claim.node }
+    }
+    let logs = agents.compactMap { $0?.log }.joined(separator: "\n")
+    #expect(logs.contains("which went away before finishing; taking it over"), "\(logs)")
+
+    // The killed agent, started again, removes its .part and aborts its upload at once.
+    #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.hasSuffix(".part") }, "killed: its .part is left")
+    let restarted = try await agent(servers, victim, work: work, schedule: schedule, extra: s3.arguments(), environment: s3.environment)
+    try await restarted.waitUntil("the killed agent's .part removed") {
+      !((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.hasSuffix(".part") }
+    }
+    try await restarted.waitUntil("no multipart upload left open") { try s3.openUploads().isEmpty }
+    for a in agents.compactMap({ $0 }) + [restarted] { #expect(try a.stop().status == 0) }
+    let objects = try s3.objects().map(\.key).filter { !$0.contains(".metadata/") }
+    #expect(objects.contains { $0.hasPrefix("coord/etcd-snapshot-") }, "the taken-over tick was uploaded: \(objects)")
+  }
+}
