@@ -73,7 +73,12 @@ struct Reloader: Service {
       for await _ in signals {
         do throws(SnapshotError) {
           let configuration = try reload()
+          let old = store.current.configuration
           store.replace(with: configuration)
+          if old.listen != configuration.listen || old.tlsCertificate != configuration.tlsCertificate || old.tlsKey != configuration.tlsKey {
+            logger.warning(
+              "SIGHUP: the HTTP server keeps listening on \(old.listen) as it started; restart the agent to change --http-listen or its TLS files")
+          }
           logger.notice("SIGHUP: configuration reloaded; schedule \(quoted(configuration.schedule.spec))")
         } catch {
           logger.error("SIGHUP: the new configuration is not used, the old one keeps running: \(error.message)")

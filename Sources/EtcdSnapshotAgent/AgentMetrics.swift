@@ -81,7 +81,8 @@ package final class AgentMetrics: Sendable {
   }
 
   /// How a coordinated tick ended for this agent: `ran`, `failed`, `elsewhere` (another
-  /// agent took it), `unfinished` (another agent still held it at the next tick).
+  /// agent took it), `unfinished` (another agent still held it at the next tick), `busy` (won while a
+  /// snapshot of this agent still ran, and given back).
   package func recordTick(outcome: String) {
     registry.makeCounter(
       descriptor: metric("coordinated_ticks_total", "Ticks under --coordinate, by how they ended for this agent."), labels: [("outcome", outcome)]

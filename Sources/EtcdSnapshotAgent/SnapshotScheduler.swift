@@ -92,6 +92,10 @@ package struct SnapshotScheduler: Service {
       metrics.recordTick(outcome: "elsewhere")
       await runner.recordDoneElsewhere(at: Date())
       logger.info("the tick of \(timestamp(tick)) was taken by the agent of \(quoted(node))")
+    case .busy:
+      metrics.recordTick(outcome: "busy")
+      metrics.skippedTicks.increment()
+      logger.warning("gave the tick of \(timestamp(tick)) back: a snapshot is still running here")
     case .heldElsewhere(let node):
       metrics.recordTick(outcome: "unfinished")
       logger.warning("the tick of \(timestamp(tick)) was still held by \(quoted(node)) when the next tick came")

@@ -41,6 +41,9 @@ package struct TickCoordinator: Sendable {
     case doneElsewhere(node: String)
     /// Another agent still held it when the next tick came.
     case heldElsewhere(node: String)
+    /// This agent won the tick while a snapshot of its own (an API call) still ran; the
+    /// claim was given back so that another agent may take the tick.
+    case busy
     /// etcd could not be asked: nothing was taken.
     case failed(SnapshotError)
   }
@@ -79,7 +82,7 @@ package struct TickCoordinator: Sendable {
             let run = await Self.holding(lease, ttl: ttl, on: member, timeout: timeout, logger: logger, snapshot)
             guard let run else {
               try? await member.revokeLease(lease, timeout: timeout)
-              return .heldElsewhere(node: node)
+              return .busy
             }
             if run.succeeded {
               let doneLease = try await member.grantLease(ttl: doneTTL, timeout: timeout)

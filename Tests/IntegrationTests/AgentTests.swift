@@ -144,6 +144,44 @@ struct AgentTests {
     #expect(try readOnly.stop().status == 0)
   }
 
+  @Test("SIGTERM while a snapshot streams and uploads: exit 0 within the bound, no .part, no open multipart upload, nothing listed half-made")
+  func stopMidSnapshot() async throws {
+    let server = try await EtcdServer(.etcd35)
+    try S3Fixture.fill(server, megabytes: 48)
+    let s3 = try await S3Fixture(folder: "stop/")
+    let agent = try await AgentProcess(
+      server.connectionArguments + ["--dir", s3.dir, "--node-name", "node1", "--etcd-snapshot-schedule-cron", "@every 1s"] + s3.arguments(),
+      environment: s3.environment)
+    try await agent.waitUntil("a snapshot in flight") {
+      ((try? FileManager.default.contentsOfDirectory(atPath: s3.dir)) ?? []).contains { $0.hasSuffix(".part") }
+    }
+    let stopped = try agent.stop()
+    #expect(stopped.status == 0, "\(stopped)")
+    let left = (try? FileManager.default.contentsOfDirectory(atPath: s3.dir)) ?? []
+    #expect(!left.contains { $0.hasSuffix(".part") }, "no .part: \(left)")
+    #expect(try s3.openUploads().isEmpty, "the multipart upload was aborted")
+    for row in try s3.list() { #expect(row.problem == nil && row.verified, "only whole snapshots are listed: \(row)") }
+  }
+
+  @Test("HTTPS with --http-tls-cert and --http-tls-key; a key without a certificate is refused")
+  func https() async throws {
+    let work = try TemporaryDirectory(prefix: "agent")
+    let certificates = try TestCertificates(in: work.appending("certs"))
+    let agent = try await AgentProcess(
+      [
+        "--endpoints", "127.0.0.1:9", "--dir", work.appending("s"), "--etcd-disable-snapshots", "--http-tls-cert", certificates.serverCert,
+        "--http-tls-key", certificates.serverKey,
+      ], scheme: "https")
+    let r = try agent.request("GET", "/readyz", extra: ["--cacert", certificates.ca])
+    #expect(r.status == 200 && r.body.hasPrefix("ready"), "\(r)")
+    #expect(throws: (any Error).self, "TLS verification is on: an unknown CA is refused") {
+      try agent.request("GET", "/readyz", extra: ["--cacert", certificates.otherCA])
+    }
+    #expect(try agent.stop().status == 0)
+    let bad = try Tool.run(["agent", "--check-config", "--dir", work.appending("s"), "--http-tls-key", certificates.serverKey])
+    #expect(bad.status == 64 && bad.stderr.contains("--http-tls-key needs --http-tls-cert"), "\(bad)")
+  }
+
   @Test("--check-config: a k3s config.yaml gives k3s's schedule, retention and bucket; bad specs stop it with the field named")
   func checkConfig() throws {
     let work = try TemporaryDirectory(prefix: "agent")

@@ -95,16 +95,7 @@ final class WebhookReceiver: Sendable {
     process = try TestProcess.start(
       "/usr/bin/env",
       ["python3", repositoryRoot() + "/Tests/Servers/webhook-receiver.py", "--out", file, "--fail-first", String(failFirst)])
-    let deadline = ContinuousClock.now + .seconds(120)
-    while true {
-      if let line = process.stdoutSoFar.split(separator: "\n").first, line.hasPrefix("PORT "), let p = Int(line.dropFirst(5)) {
-        port = p
-        return
-      }
-      if !process.isRunning { throw HarnessError("webhook receiver exited: \(try process.wait())") }
-      if ContinuousClock.now >= deadline { throw HarnessError("webhook receiver did not print its port within 120 s") }
-      try await Task.sleep(for: .milliseconds(20))
-    }
+    port = try await portLine(of: process, what: "webhook receiver")
   }
 
   var url: String { "http://127.0.0.1:\(port)/etcd-alerts" }

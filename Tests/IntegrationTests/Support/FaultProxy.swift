@@ -17,20 +17,7 @@ final class FaultProxy: Sendable {
       "/usr/bin/env",
       ["python3", repositoryRoot() + "/Tests/Servers/fault-proxy.py", "--listen-port", "0", "--upstream", upstream]
         + (faults.contains("--stall-after") ? ["--ready-file", readyFile] : []) + faults)
-    // A generous harness wait: on a loaded 2-core machine python's start can take >20 s (a CI failure).
-    // The output is looked at once more after the deadline (a late wake-up is the test's, not the proxy's).
-    let deadline = ContinuousClock.now + .seconds(120)
-    while true {
-      if let line = process.stdoutSoFar.split(separator: "\n").first, line.hasPrefix("PORT "),
-        let p = Int(line.dropFirst(5))
-      {
-        port = p
-        return
-      }
-      if !process.isRunning { throw HarnessError("fault proxy exited: \(try process.wait())") }
-      if ContinuousClock.now >= deadline { throw HarnessError("fault proxy did not print its port within 120 s") }
-      try await Task.sleep(for: .milliseconds(20))
-    }
+    port = try await portLine(of: process, what: "fault proxy")
   }
 
   /// The endpoint clients should use.
@@ -48,4 +35,18 @@ final class FaultProxy: Sendable {
   }
 
   deinit { process.signal(SIGTERM) }
+}
+
+/// The port a helper server prints as its first line, `PORT n`.
+///
+/// A generous harness wait: on a loaded 2-core machine python's start can take >20 s (a CI failure).
+/// The output is looked at once more after the deadline (a late wake-up is the test's, not the server's).
+func portLine(of process: RunningProcess, what: String) async throws -> Int {
+  let deadline = ContinuousClock.now + .seconds(120)
+  while true {
+    if let line = process.stdoutSoFar.split(separator: "\n").first, line.hasPrefix("PORT "), let p = Int(line.dropFirst(5)) { return p }
+    if !process.isRunning { throw HarnessError("\(what) exited: \(try process.wait())") }
+    if ContinuousClock.now >= deadline { throw HarnessError("\(what) did not print its port within 120 s") }
+    try await Task.sleep(for: .milliseconds(20))
+  }
 }
