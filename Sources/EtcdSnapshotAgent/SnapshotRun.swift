@@ -31,7 +31,8 @@ package struct SnapshotRun: Sendable, Codable, Equatable {
   package var startedAt: String
   package var finishedAt: String
   package var durationSeconds: Double
-  /// `success`: the snapshot is everywhere it should be; `failure`: it is missing somewhere.
+  /// `success`: the snapshot is everywhere it should be; `failure`: it is missing somewhere;
+  /// `aborted`: the agent stopped while it ran (SIGTERM), and it was cleaned up.
   package var result: String
   /// The snapshot's file name, when the local save succeeded.
   package var name: String?

@@ -86,6 +86,10 @@ package actor SnapshotRunner {
   private func record(_ run: SnapshotRun, configuration: AgentConfiguration) {
     history.insert(run, at: 0)
     if history.count > Self.historyLimit { history.removeLast(history.count - Self.historyLimit) }
+    if run.result == "aborted" {
+      logger.notice("snapshot aborted: the agent is stopping (nothing of it is left behind)")
+      return
+    }
     let finished = Date()
     for location in run.locations where location.success { lastSuccess[location.location] = finished }
     if run.trigger == .schedule { lastScheduled = run }
@@ -146,6 +150,10 @@ package actor SnapshotRunner {
       let (pruned, problem) = await Task { await prune(configuration, uploaded: uploaded, logger: logger, metrics: metrics) }.value
       run.pruned = pruned
       run.pruneError = problem
+    } catch  where error.code == .cancelled || Task.isCancelled {
+      // The agent is stopping: the save removed what it had written. Not a failure.
+      run.result = "aborted"
+      run.locations.append(LocationResult(location: "local", success: false, code: error.code.rawValue, message: error.message))
     } catch {
       let elapsed = ContinuousClock.now - clock
       // The local snapshot failed: there is no upload either (it streams from the local file).

@@ -55,7 +55,7 @@ struct AgentTests {
     let agent = try await AgentProcess(
       server.connectionArguments + [
         "--dir", work.appending("snapshots"), "--node-name", "node1", "--etcd-snapshot-schedule-cron", "@every 1s",
-        "--dial-timeout", "1s", "--command-timeout", "3s",
+        "--etcd-snapshot-retention", "1", "--dial-timeout", "1s", "--command-timeout", "3s",
         "--on-failure-exec", "cat >> '\(execOut)'; echo >> '\(execOut)'",
         "--on-failure-webhook", webhook.url, "--on-failure-webhook-token-file", work.appending("hook-token"),
       ])
@@ -68,6 +68,16 @@ struct AgentTests {
     var resumed = false
     defer { if !resumed { kill(pid, SIGCONT) } }
     try await agent.waitUntil("failures counted") { try agent.metrics().contains("etcd_snapshot_failures_total{location=\"local\"") }
+    // Older snapshots of this node, beyond the retention of 1: a failed snapshot must not prune them.
+    let dir = work.appending("snapshots")
+    let existing = try #require(try Tool.list(dir).first)
+    let planted = (1...3).map { "\(dir)/etcd-snapshot-node1-\(1_700_000_000 + $0)" }
+    for path in planted { try FileManager.default.copyItem(atPath: existing.path, toPath: path) }
+    let failedBefore = try agent.metrics().split(separator: "\n").filter { $0.hasPrefix("etcd_snapshot_failures_total{") }
+    try await agent.waitUntil("another failure after they were planted") {
+      try agent.metrics().split(separator: "\n").filter { $0.hasPrefix("etcd_snapshot_failures_total{") } != failedBefore
+    }
+    for path in planted { #expect(FileManager.default.fileExists(atPath: path), "a failed snapshot prunes nothing: \(path)") }
     try await agent.waitUntil("/healthz unhealthy") { try agent.request("GET", "/healthz").status == 503 }
     let health = try agent.request("GET", "/healthz")
     #expect(health.body.contains("the last scheduled snapshot") && health.body.contains("failed"), "\(health.body)")
@@ -94,6 +104,8 @@ struct AgentTests {
     }
     try await agent.waitUntil("/healthz healthy again") { try agent.request("GET", "/healthz").status == 200 }
     #expect(try agent.stop().status == 0)
+    for path in planted { #expect(!FileManager.default.fileExists(atPath: path), "the next success pruned it: \(path)") }
+    #expect(try Tool.list(dir).count == 1, "retention 1 after the success")
   }
 
   @Test("API: POST and DELETE need the bearer token (none and a wrong one are 401, unlogged); snapshot now and delete work")
@@ -157,6 +169,8 @@ struct AgentTests {
     }
     let stopped = try agent.stop()
     #expect(stopped.status == 0, "\(stopped)")
+    #expect(stopped.stderr.contains("snapshot aborted: the agent is stopping"), "an abort is not a failure: \(stopped.stderr)")
+    #expect(!stopped.stderr.contains("snapshot failed"), "\(stopped.stderr)")
     let left = (try? FileManager.default.contentsOfDirectory(atPath: s3.dir)) ?? []
     #expect(!left.contains { $0.hasSuffix(".part") }, "no .part: \(left)")
     #expect(try s3.openUploads().isEmpty, "the multipart upload was aborted")
