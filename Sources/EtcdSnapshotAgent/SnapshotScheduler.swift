@@ -99,6 +99,8 @@ package struct SnapshotScheduler: Service {
     case .heldElsewhere(let node):
       metrics.recordTick(outcome: "unfinished")
       logger.warning("the tick of \(timestamp(tick)) was still held by \(quoted(node)) when the next tick came")
+    case .failed(let error) where error.code == .cancelled || Task.isCancelled:
+      logger.notice("the tick of \(timestamp(tick)) was abandoned: the agent is stopping")
     case .failed(let error):
       metrics.recordTick(outcome: "failed")
       await runner.recordCoordinationFailure(error, configuration: configuration)
