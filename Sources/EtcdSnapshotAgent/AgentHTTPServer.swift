@@ -101,16 +101,14 @@ struct API: Sendable {
 
   func health() async -> Response {
     let configuration = store.current.configuration
-    let health = Health.evaluate(
-      configuration, lastScheduled: await runner.lastScheduled, lastSuccess: await runner.newestSuccess,
-      startedAt: runner.startedAt, now: Date())
+    let health = await currentHealth(configuration)
     return text((health.healthy ? "ok: " : "unhealthy: ") + health.reason + "\n", status: health.healthy ? .ok : .serviceUnavailable)
   }
 
   func list() async -> Response {
     let configuration = store.current.configuration
     do {
-      let entries = try await Catalog(storage: configuration.save.storage, s3: configuration.save.s3, logger: logger).list()
+      let entries = try await catalog(configuration).list()
       return json(entries.map(SnapshotListing.init))
     } catch {
       return failure(error)
@@ -131,8 +129,7 @@ struct API: Sendable {
     guard let name = context.parameters.get("name") else { return failure(SnapshotError(.invalidConfiguration, "no snapshot name")) }
     let configuration = store.current.configuration
     do {
-      let catalog = Catalog(storage: configuration.save.storage, s3: configuration.save.s3, logger: logger)
-      let deleted = try await catalog.delete(names: [name], waitLock: .seconds(30))
+      let deleted = try await catalog(configuration).delete(names: [name], waitLock: .seconds(30))
       logger.info("deleted \(deleted.joined(separator: ", ")) (DELETE /v1/snapshots)")
       return json(["deleted": deleted])
     } catch {
@@ -145,18 +142,26 @@ struct API: Sendable {
     var entries: [SnapshotEntry] = []
     var listProblem: String?
     do {
-      entries = try await Catalog(storage: configuration.save.storage, s3: configuration.save.s3, logger: logger).list()
+      entries = try await catalog(configuration).list()
     } catch {
       listProblem = error.message
     }
     let page = StatusPage(
       configuration: configuration, history: await runner.history, lastSuccess: await runner.lastSuccess, entries: entries,
       listProblem: listProblem,
-      health: Health.evaluate(
-        configuration, lastScheduled: await runner.lastScheduled, lastSuccess: await runner.newestSuccess,
-        startedAt: runner.startedAt, now: Date()),
-      now: Date())
+      health: await currentHealth(configuration), now: Date())
     return text(page.render(), type: "text/html; charset=utf-8")
+  }
+
+  /// The list and delete use cases over the agent's locations (local, and S3 when configured).
+  private func catalog(_ configuration: AgentConfiguration) -> Catalog {
+    Catalog(storage: configuration.save.storage, s3: configuration.save.s3, logger: logger)
+  }
+
+  /// What `/healthz` and the status page say, from the runner's state now.
+  private func currentHealth(_ configuration: AgentConfiguration) async -> Health {
+    Health.evaluate(
+      configuration, lastScheduled: await runner.lastScheduled, lastSuccess: await runner.newestSuccess, startedAt: runner.startedAt, now: Date())
   }
 
   /// nil when the request carries the API token; else the 401 (or 403 without a token file).

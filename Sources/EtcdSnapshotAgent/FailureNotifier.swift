@@ -131,15 +131,6 @@ package final class FailureNotifier: Sendable {
   }
 }
 
-extension Duration {
-  /// The whole duration in nanoseconds (saturating).
-  var nanoseconds: Int64 {
-    let (seconds, atto) = components
-    let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-    return overflow ? .max : whole + atto / 1_000_000_000
-  }
-}
-
 extension URL {
   /// The URL without user, password and query, which may carry secrets.
   var redactedForLog: String {

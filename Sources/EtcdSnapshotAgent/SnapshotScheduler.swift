@@ -130,11 +130,3 @@ package struct SnapshotScheduler: Service {
     }
   }
 }
-
-extension Duration {
-  /// The duration in seconds, as a `TimeInterval`.
-  var seconds: TimeInterval {
-    let (s, atto) = components
-    return TimeInterval(s) + TimeInterval(atto) / 1e18
-  }
-}
