@@ -49,12 +49,26 @@ package struct Agent: Sendable {
       logger: logger)
     group.maximumGracefulShutdownDuration = shutdownBound
     group.maximumCancellationDuration = shutdownBound
-    await SaveSnapshot(configuration: configuration.save, logger: logger).cleanUp()
+    let cleaner = SaveSnapshot(configuration: configuration.save, logger: logger)
+    await cleaner.cleanUp()
     if let s3 = configuration.save.s3 { logger.info("snapshots go to \(configuration.save.storage.snapshotDirectory) and \(s3.folderAddress)") }
     do {
       try await ServiceGroup(configuration: group).run()
     } catch {
       throw SnapshotError(.unavailable, "the agent stopped: \(error)")
+    }
+    // A snapshot aborted by the signal aborts its own upload, but a signal that lands while
+    // CreateMultipartUpload is in flight leaves an upload whose ID the save never learned:
+    // the store's list of this node's uploads finds it.
+    // Bounded by `shutdownBound`: a stalled store does not hold the exit.
+    if configuration.save.s3 != nil {
+      let bound = shutdownBound
+      await withTaskGroup(of: Void.self) { group in
+        group.addTask { await cleaner.cleanUp() }
+        group.addTask { try? await Task.sleep(for: bound) }
+        await group.next()
+        group.cancelAll()
+      }
     }
     logger.info("agent stopped")
   }
