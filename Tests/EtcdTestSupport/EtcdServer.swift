@@ -174,7 +174,7 @@ package final class EtcdServer: Sendable {
     p.standardOutput = log
     p.standardError = log
     p.standardInput = FileHandle.nullDevice
-    try p.run()
+    try spawning { try p.run() }
     process = Mutex(p)
     try await waitUntilServing()
   }

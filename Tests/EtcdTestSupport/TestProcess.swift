@@ -85,6 +85,22 @@ package final class RunningProcess: @unchecked Sendable {
   }
 }
 
+/// Serializes `Process.run()` across this test process.
+///
+/// Foundation's `Process` on Linux learns that a child ended when the child's end of a
+/// socket pair closes. `run()` lists the descriptors open at that moment and closes them in
+/// the child, then spawns; a socket pair that another thread's `run()` creates in between is
+/// inherited by this child. When this child is a long-lived etcd or agent, the other child's
+/// exit then goes unnoticed until this one ends (a CI run saw `ls` "not finish within 120 s"
+/// though it had exited). With every spawn of the test process under one lock, no `run()`
+/// can create its socket pair while another is between its listing and its spawn.
+private let spawnLock = Mutex<Void>(())
+
+/// Runs `body` (a `Process.run()`) under the test process's one spawn lock.
+package func spawning(_ body: () throws -> Void) throws {
+  try spawnLock.withLock { _ throws in try body() }
+}
+
 /// Runs child processes with their output in files (no pipe can fill up) and a time limit.
 package enum TestProcess {
   /// Starts `program` in the background.
@@ -110,7 +126,7 @@ package enum TestProcess {
     process.standardError = err
     let input = Pipe()
     process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-    try process.run()
+    try spawning { try process.run() }
     if let stdin {
       input.fileHandleForWriting.write(Data(stdin.utf8))
       try? input.fileHandleForWriting.close()

@@ -97,12 +97,18 @@ struct AgentCoordinationTests {
   func takeover() async throws {
     let work = try TemporaryDirectory(prefix: "coord")
     let servers = try await cluster(work)
-    try S3Fixture.fill(servers[0], megabytes: 48)  // a snapshot and its upload take a while
+    try S3Fixture.fill(servers[0], megabytes: 24)  // several 8 MiB parts
     let s3 = try await S3Fixture(folder: "coord/")
+    // The first part of the first upload is held by the proxy, so that the agent that holds
+    // the first tick is mid-snapshot (its multipart upload open) for as long as the test
+    // needs, however loaded the machine. The part after it goes through.
+    let proxy = try await S3TestProxy(upstream: s3.moto.endpoint)
+    try proxy.setFaults(#"[{"method":"PUT","query_contains":"partNumber=1","action":"stall","seconds":600,"times":1}]"#)
     var agents: [AgentProcess?] = []
     let schedule = "@every 30s"
+    let s3Arguments = s3.arguments(endpoint: proxy.endpoint)
     for i in 0..<3 {
-      agents.append(try await agent(servers, i, work: work, schedule: schedule, extra: s3.arguments(), environment: s3.environment))
+      agents.append(try await agent(servers, i, work: work, schedule: schedule, extra: s3Arguments, environment: s3.environment))
     }
     struct Claim: Decodable {
       var node: String
@@ -126,45 +132,42 @@ struct AgentCoordinationTests {
         return (String(decoding: k, as: UTF8.self), claim)
       }
     }
-    // Wait for a tick to be held while its snapshot runs, and kill the agent holding it.
-    var held: (key: String, claim: Claim)?
+    // Wait for the held part: the tick's holder is then mid-upload.
     let deadline = ContinuousClock.now + .seconds(240)
-    while held == nil {
-      held = try claims().first { $0.claim.state == "running" }
-      if held == nil {
-        guard ContinuousClock.now < deadline else { throw HarnessError("no tick was held within 240 s") }
-        try await Task.sleep(for: .milliseconds(100))
-      }
+    while try !proxy.stats().requests.contains(where: { $0.fault == "stall" }) {
+      guard ContinuousClock.now < deadline else { throw HarnessError("no upload part reached the proxy within 240 s") }
+      try await Task.sleep(for: .milliseconds(100))
     }
-    let victim = try #require(Int(held!.claim.node.dropFirst(4))) - 1
+    let running = try claims().filter { $0.claim.state == "running" }
+    try #require(running.count == 1, "one tick is held while its part is stalled: \(running)")
+    let held = running[0]
+    let victim = try #require(Int(held.claim.node.dropFirst(4))) - 1
     let killedAgent = try #require(agents[victim])
-    let dir = work.appending("node\(victim + 1)")
-    // Mid-snapshot: its .part is being written.
-    try await killedAgent.waitUntil("the holder's .part") {
-      ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.hasSuffix(".part") }
-    }
+    let victimKeys = "coord/etcd-snapshot-node\(victim + 1)-"
+    #expect(try s3.openUploads().contains { $0.hasPrefix(victimKeys) }, "the holder's upload is open")
     killedAgent.process.signal(SIGKILL)
     _ = try killedAgent.process.wait(timeout: .seconds(30))
     agents[victim] = nil
     // Another agent takes the same tick over once the lease (2 s) has expired, and finishes it.
     let survivor = try #require(agents.compactMap { $0 }.first)
     try await survivor.waitUntil("the tick taken over and finished", timeout: .seconds(300)) {
-      try claims().contains { $0.key == held!.key && $0.claim.state == "done" && $0.claim.node != held!.claim.node }
+      try claims().contains { $0.key == held.key && $0.claim.state == "done" && $0.claim.node != held.claim.node }
     }
     // A survivor claimed the same tick: after watching the holder go away, or (the leader's
     // agent, which waits before it claims) after the dead holder's lease had already expired.
     let logs = agents.compactMap { $0?.log }.joined(separator: "\n")
-    #expect(logs.contains("claimed the tick of \(held!.claim.tick)"), "\(logs)")
+    #expect(logs.contains("claimed the tick of \(held.claim.tick)"), "\(logs)")
 
-    // The killed agent, started again, removes its .part and aborts its upload at once.
-    #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.hasSuffix(".part") }, "killed: its .part is left")
-    let restarted = try await agent(servers, victim, work: work, schedule: schedule, extra: s3.arguments(), environment: s3.environment)
-    try await restarted.waitUntil("the killed agent's .part removed") {
-      !((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.hasSuffix(".part") }
-    }
-    try await restarted.waitUntil("no multipart upload left open") { try s3.openUploads().isEmpty }
+    // Killed, it could not abort its upload; started again, it aborts it and removes any .part.
+    let dir = work.appending("node\(victim + 1)")
+    #expect(try s3.openUploads().contains { $0.hasPrefix(victimKeys) }, "killed: its upload is left open")
+    let restarted = try await agent(servers, victim, work: work, schedule: schedule, extra: s3Arguments, environment: s3.environment)
+    try await restarted.waitUntil("the killed agent's upload aborted") { try !s3.openUploads().contains { $0.hasPrefix(victimKeys) } }
+    try await restarted.waitUntil("the killed agent says so") { restarted.log.contains("aborted the multipart upload of") }
+    #expect(!((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).contains { $0.hasSuffix(".part") }, "no .part left")
     for a in agents.compactMap({ $0 }) + [restarted] { #expect(try a.stop().status == 0) }
     let objects = try s3.objects().map(\.key).filter { !$0.contains(".metadata/") }
     #expect(objects.contains { $0.hasPrefix("coord/etcd-snapshot-") }, "the taken-over tick was uploaded: \(objects)")
+    #expect(try s3.openUploads().isEmpty, "no upload left open when all have stopped")
   }
 }
