@@ -10,7 +10,8 @@ struct LockTests {
   private func holdLock(_ dir: String) async throws -> RunningProcess {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let ready = dir + "/../held"
-    let script = "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f,fcntl.LOCK_EX); open(sys.argv[2],'w').close(); time.sleep(120)"
+    // It holds the lock until it is killed: a test that failed to kill it waits, and fails.
+    let script = "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f,fcntl.LOCK_EX); open(sys.argv[2],'w').close(); time.sleep(3600)"
     let holder = try TestProcess.start("/usr/bin/env", ["python3", "-c", script, dir + "/.lock", ready])
     let deadline = ContinuousClock.now + .seconds(30)
     while !FileManager.default.fileExists(atPath: ready) {
@@ -58,14 +59,17 @@ struct LockTests {
     let work = try TemporaryDirectory(prefix: "lock-wait")
     let dir = work.appending("snaps")
     let holder = try await holdLock(dir)
+    // The bound is far beyond what the steps below take on a loaded machine (a run where
+    // they took more than a minute failed with 60s): the save must outwait the holder.
     let save = try TestProcess.start(
-      Tool.path, ["save"] + server.connectionArguments + ["--dir", dir, "--node-name", "n1", "--wait-lock", "60s"],
+      Tool.path, ["save"] + server.connectionArguments + ["--dir", dir, "--node-name", "n1", "--wait-lock", "10m"],
       environment: EtcdServer.cleanEnvironment)
     try await Task.sleep(for: .milliseconds(1500))
     #expect(try Tool.list(dir).isEmpty, "the save waits while the lock is held")
+    #expect(save.isRunning, "the save is still waiting: \(save.stderrSoFar)")
     holder.signal(SIGKILL)
-    _ = try? holder.wait(timeout: .seconds(10))
-    let r = try save.wait(timeout: .seconds(120))
+    #expect(try holder.wait(timeout: .seconds(30)).status == 128 + SIGKILL, "the holder was killed")
+    let r = try save.wait(timeout: .seconds(660))
     #expect(r.status == 0, "\(r)")
     #expect(try Tool.list(dir).count == 1)
   }
