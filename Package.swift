@@ -92,7 +92,7 @@ let package = Package(
     .target(
       name: "EtcdSnapshot",
       dependencies: [
-        "SnapshotCore", "SystemFiles", "EtcdFormats", "EtcdClient", "SnapshotStorage",
+        "SnapshotCore", "SystemFiles", "EtcdFormats", "EtcdClient", "SnapshotStorage", "SnapshotPipeline",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Crypto", package: "swift-crypto"),
       ]

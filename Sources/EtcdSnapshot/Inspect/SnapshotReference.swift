@@ -59,7 +59,7 @@ extension SnapshotReference {
   ) async throws(SnapshotError) -> T {
     guard let s3 else {
       let (path, metadata) = try resolve(argument, in: storage)
-      do { return try await body(path, metadata) } catch { throw SnapshotError.wrapping(error) }
+      return try await PlainSnapshot.with(path, address: path) { plain, _ in try await body(plain, metadata) }
     }
     let store = LocalSnapshotStore(directory: storage.snapshotDirectory)
     try store.prepare()
@@ -74,7 +74,7 @@ extension SnapshotReference {
       return try await S3Client.with(s3, logger: logger) { client in
         let path = folder + "/" + argument
         let record = try await S3SnapshotStore(client: client).download(name: argument, to: path)
-        return try await body(path, record)
+        return try await PlainSnapshot.with(path, address: s3.address(of: argument)) { plain, _ in try await body(plain, record) }
       }
     } catch {
       throw SnapshotError.wrapping(error)

@@ -16,6 +16,9 @@ package struct SnapshotName: Hashable, Sendable, Codable {
   /// The prefixes k3s itself uses, tried first when splitting a name without metadata.
   package static let knownPrefixes = ["on-demand", "etcd-snapshot"]
 
+  /// The suffixes of compressed snapshots: k3s's `.zip`, and `.zst` and `.gz`.
+  package static let compressedSuffixes = [".zip", ".zst", ".gz"]
+
   /// Makes a name from its parts; validate them with `validateComponent` first.
   package init(prefix: String, node: String, timestamp: Int64) {
     self.prefix = prefix
@@ -29,10 +32,17 @@ package struct SnapshotName: Hashable, Sendable, Codable {
   /// The retention group: snapshots with the same prefix and node.
   package var group: String { "\(prefix)-\(node)" }
 
-  /// Parses a file name of the form `<group>-<digits>`; nil for anything else.
+  /// Parses a file name of the form `<group>-<digits>`, optionally followed by the suffix of
+  /// a compressed snapshot (`.zip` as k3s writes, `.zst`, `.gz`); nil for anything else. The
+  /// suffix is not part of the result: a listed entry keeps its file name.
   ///
   /// `preferredPrefixes` are tried before `knownPrefixes` when splitting the group.
   package static func parse(_ fileName: String, preferredPrefixes: [String] = []) -> SnapshotName? {
+    var fileName = Substring(fileName)
+    for suffix in compressedSuffixes where fileName.hasSuffix(suffix) {
+      fileName = fileName.dropLast(suffix.count)
+      break
+    }
     guard let dash = fileName.lastIndex(of: "-") else { return nil }
     let digits = fileName[fileName.index(after: dash)...]
     guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0.isASCII && $0.isNumber }),

@@ -142,6 +142,12 @@ package struct S3SnapshotStore: SnapshotLocation {
   /// against the sidecar record and etcd's trailer; removes the file on any failure.
   ///
   /// Returns the record from the sidecar, if there is one.
+  /// Whether `first` (a file's first 20 bytes) is the start of a bbolt file: its magic
+  /// 0xED0CDAED, little-endian, after the 16-byte page header.
+  static func isBolt(_ first: [UInt8]) -> Bool {
+    first.count >= 20 && first[16] == 0xED && first[17] == 0xDA && first[18] == 0x0C && first[19] == 0xED
+  }
+
   package func download(name: String, to path: String) async throws -> SnapshotMetadata? {
     if let p = LocalSnapshotStore.nameProblem(name) { throw SnapshotError(.invalidConfiguration, p) }
     let key = configuration.objectKey(name)
@@ -154,6 +160,9 @@ package struct S3SnapshotStore: SnapshotLocation {
       // Hashed and checked as it is written; the download is one task, so plain local state.
       var sha = SHA256()
       var trailer = SnapshotTrailerVerifier()
+      // The first bytes, to tell a bbolt file (which etcd's trailer covers) from a compressed
+      // one (k3s's zip: its own CRC-32 covers it, and the reader checks the trailer inside).
+      var first: [UInt8] = []
       let head: S3ObjectHead
       do {
         head = try await client.download(
@@ -162,9 +171,11 @@ package struct S3SnapshotStore: SnapshotLocation {
             try file.truncate()
             sha = SHA256()
             trailer = SnapshotTrailerVerifier()
+            first = []
           },
           sink: { buffer in
             try buffer.withUnsafeReadableBytes { raw in
+              if first.count < 20 { first += raw.prefix(20 - first.count) }
               sha.update(bufferPointer: raw)
               trailer.update(raw)
               try file.write(raw)
@@ -183,7 +194,7 @@ package struct S3SnapshotStore: SnapshotLocation {
             "\(configuration.address(ofKey: key)) does not match its metadata record (size \(head.size) vs \(record.size), sha256 \(digest.sha256) vs \(record.sha256)): the object was changed or damaged; nothing was restored from it"
           )
         }
-      } else if let problem = digest.trailerProblem {
+      } else if let problem = digest.trailerProblem, Self.isBolt(first) {
         throw SnapshotError(
           .corrupt, "\(configuration.address(ofKey: key)) has no metadata record and fails etcd's checksum: \(problem)")
       }
