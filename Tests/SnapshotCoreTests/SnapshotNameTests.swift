@@ -41,6 +41,18 @@ struct SnapshotNameTests {
     #expect(name.fileName == fileName)
   }
 
+  @Test("k3s's .zip names (and .zst, .gz) parse as the name without the suffix; other suffixes do not")
+  func compressedSuffixes() {
+    for suffix in [".zip", ".zst", ".gz"] {
+      #expect(
+        SnapshotName.parse("etcd-snapshot-server-0-1733400000" + suffix)
+          == SnapshotName(prefix: "etcd-snapshot", node: "server-0", timestamp: 1_733_400_000))
+    }
+    #expect(SnapshotName.parse("etcd-snapshot-server-0-1733400000.tar") == nil)
+    #expect(SnapshotName.parse("etcd-snapshot-server-0-1733400000.zip.zip") == nil, "one suffix only")
+    #expect(SnapshotName.parse(".zip") == nil)
+  }
+
   @Test("preferred prefixes are tried before the known ones and before the first dash")
   func preferredPrefixes() throws {
     let guessed = try #require(SnapshotName.parse("my-backup-node-a-100"))
