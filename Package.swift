@@ -46,6 +46,12 @@ let package = Package(
     // The system's libzstd and zlib (Debian: libzstd-dev, zlib1g-dev), for the pipeline's stages.
     .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
     .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+    // The age v1 encryption format (age-encryption.org/v1), written from its spec: X25519 and
+    // scrypt recipients, the header and its MAC, the 64 KiB STREAM payload, rekeying.
+    .target(
+      name: "AgeFormat",
+      dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto")]
+    ),
     // The byte pipeline's stages: compression (zstd, gzip, k3s's zip), later encryption; and
     // telling a stored file's format by its first bytes.
     .target(name: "SnapshotPipeline", dependencies: ["SnapshotCore", "CZstd", "CZlib"]),
@@ -151,6 +157,12 @@ let package = Package(
       ],
       // Inputs read through #filePath by SnapshotFuzzTests, not resources of the test bundle.
       exclude: ["Fixtures"]
+    ),
+    // age: C2SP's CCTV test vectors (read through #filePath), round trips, tampering, rekey.
+    .testTarget(
+      name: "AgeFormatTests",
+      dependencies: ["AgeFormat", .product(name: "Crypto", package: "swift-crypto")],
+      exclude: ["testdata"]
     ),
     // The pipeline's stages against the zstd, gzip and unzip tools and Python's zipfile.
     .testTarget(

@@ -299,7 +299,8 @@ package final class ZipDecompressor: ByteStage {
       case Z_OK: return stream.pointee.avail_out == 0 || stream.pointee.avail_in > 0
       case Z_BUF_ERROR: return false
       default:
-        throw SnapshotError(.corrupt, "the compressed data of \(entryName) in the zip is damaged: \(zlib.message.isEmpty ? "zlib error \(r)" : zlib.message)")
+        throw SnapshotError(
+          .corrupt, "the compressed data of \(entryName) in the zip is damaged: \(zlib.message.isEmpty ? "zlib error \(r)" : zlib.message)")
       }
     }
     let left = Int(zlib.stream.pointee.avail_in)

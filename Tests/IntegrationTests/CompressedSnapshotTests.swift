@@ -147,7 +147,10 @@ struct CompressedSnapshotTests {
     let peer = "http://127.0.0.1:\(peerPort)"
     let dataDir = m.work.appending("restored-s3")
     let r = try Tool.run(
-      ["restore", name, "--dir", s3.dir, "--data-dir", dataDir, "--name", "m1", "--initial-cluster", "m1=\(peer)", "--initial-advertise-peer-urls", peer]
+      [
+        "restore", name, "--dir", s3.dir, "--data-dir", dataDir, "--name", "m1", "--initial-cluster", "m1=\(peer)", "--initial-advertise-peer-urls",
+        peer,
+      ]
         + s3.arguments(), environment: s3.environment)
     try #require(r.status == 0, "\(r)")
     var options = EtcdServer.Options()

@@ -12,7 +12,8 @@ func manifestLikeData(bytes: Int, seed: UInt64) -> [UInt8] {
   out.reserveCapacity(bytes + 600)
   var i = 0
   while out.count < bytes {
-    let manifest = #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm-\#(i)","namespace":"ns-\#(i % 17)","uid":"\#(random.next())"},"data":{"key":"value-\#(i)"}}"#
+    let manifest =
+      #"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm-\#(i)","namespace":"ns-\#(i % 17)","uid":"\#(random.next())"},"data":{"key":"value-\#(i)"}}"#
     out += Array(manifest.utf8)
     for _ in 0..<Int(random.next() % 64) { out.append(UInt8(truncatingIfNeeded: random.next())) }
     i += 1
@@ -97,7 +98,9 @@ struct CompressionTests {
     let data = manifestLikeData(bytes: 2_500_000, seed: 4)
     #expect(try decompress(.zstd, try tool("zstd", ["-1", "-c", "-q"], input: data)) == data)
     #expect(try decompress(.zstd, try tool("zstd", ["-19", "-c", "-q", "--no-check"], input: data)) == data)
-    let two = try tool("zstd", ["-3", "-c", "-q"], input: Array(data.prefix(1000))) + (try tool("zstd", ["-3", "-c", "-q"], input: Array(data.dropFirst(1000))))
+    let two =
+      try tool("zstd", ["-3", "-c", "-q"], input: Array(data.prefix(1000)))
+      + (try tool("zstd", ["-3", "-c", "-q"], input: Array(data.dropFirst(1000))))
     #expect(try decompress(.zstd, two) == data, "two frames, as `cat a.zst b.zst`")
     #expect(try decompress(.gzip, try tool("gzip", ["-1", "-c"], input: data)) == data)
     #expect(try decompress(.gzip, try tool("gzip", ["-9", "-c", "-n"], input: data)) == data)

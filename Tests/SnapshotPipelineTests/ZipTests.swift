@@ -32,7 +32,9 @@ struct ZipTests {
     #expect(info.trimmingCharacters(in: .whitespacesAndNewlines) == "etcd-snapshot-node1-1733400000 8 8 0o100600 \(data.count) \(sha)")
   }
 
-  @Test("zips made by Python's zipfile, seekable (sizes in the header) and streamed (a data descriptor, as Go's archive/zip writes), restore the same bytes")
+  @Test(
+    "zips made by Python's zipfile, seekable (sizes in the header) and streamed (a data descriptor, as Go's archive/zip writes), restore the same bytes"
+  )
   func othersZips() throws {
     let work = try TemporaryDirectory(prefix: "zip")
     let data = manifestLikeData(bytes: 1_000_000, seed: 22)
