@@ -8,7 +8,7 @@ final class ZlibStream {
 
   let direction: Direction
   let stream: UnsafeMutablePointer<z_stream>
-  private let chunk = 128 * 1024
+  private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 128 * 1024, alignment: 16)
 
   /// `windowBits` as zlib takes them: 31 gzip, -15 raw deflate (zip), 47 inflate with gzip or zlib.
   init(_ direction: Direction, windowBits: Int32, level: Int32 = Z_DEFAULT_COMPRESSION) throws(SnapshotError) {
@@ -23,6 +23,7 @@ final class ZlibStream {
       }
     guard r == Z_OK else {
       stream.deallocate()
+      scratch.deallocate()
       throw SnapshotError(.internal, "zlib could not start (\(r))")
     }
   }
@@ -33,6 +34,7 @@ final class ZlibStream {
     case .inflate: inflateEnd(stream)
     }
     stream.deallocate()
+    scratch.deallocate()
   }
 
   /// Feeds `input` (zlib takes at most 4 GiB per call); `body` runs zlib once per output chunk
@@ -48,19 +50,14 @@ final class ZlibStream {
       offset += n
       var more = true
       while more {
-        let start = output.count
-        output.append(contentsOf: repeatElement(0, count: chunk))
-        var produced = 0
-        var failure: SnapshotError?
-        output.withUnsafeMutableBytes { bytes in
-          stream.pointee.next_out = (bytes.baseAddress! + start).assumingMemoryBound(to: Bytef.self)
-          stream.pointee.avail_out = UInt32(chunk)
-          do throws(SnapshotError) { more = try step(stream) } catch { failure = error }
-          produced = chunk - Int(stream.pointee.avail_out)
+        stream.pointee.next_out = scratch.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_out = UInt32(scratch.count)
+        defer {
+          let produced = scratch.count - Int(stream.pointee.avail_out)
+          output.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<produced]))
           stream.pointee.next_out = nil
         }
-        output.removeLast(chunk - produced)
-        if let failure { throw failure }
+        more = try step(stream)
       }
     } while offset < input.count
     stream.pointee.next_in = nil

@@ -65,7 +65,11 @@ struct CompressionTests {
     for (i, size) in [0, 1, 2, 65535, 65536, 65537, 131_072, 1 << 20, 3_000_001].enumerated() {
       let data = manifestLikeData(bytes: size, seed: UInt64(i))
       let packed = try compress(c, data, seed: UInt64(i))
-      #expect(try decompress(c, packed, seed: UInt64(i) + 7) == data, "\(c) size \(size)")
+      do {
+        #expect(try decompress(c, packed, seed: UInt64(i) + 7) == data, "\(c) size \(size)")
+      } catch {
+        Issue.record("\(c) size \(size), \(packed.count) bytes compressed: \(error)")
+      }
       #expect(StoredFormat(sniffing: packed).compression == c, "\(c) is told by its first bytes")
       if size >= 1 << 20 { #expect(packed.count * 3 < data.count, "manifests compress at least 3:1 with \(c): \(packed.count) of \(data.count)") }
     }
@@ -110,7 +114,7 @@ struct CompressionTests {
 
   @Test("every truncation is an error, never a shorter result", arguments: compressed)
   func truncations(_ c: SnapshotCompression) throws {
-    let data = manifestLikeData(bytes: 70_000, seed: 5)
+    let data = manifestLikeData(bytes: 20_000, seed: 5)
     let packed = try compress(c, data)
     for length in 0..<packed.count {
       #expect(throws: SnapshotError.self, "\(c) cut at \(length) of \(packed.count)") {

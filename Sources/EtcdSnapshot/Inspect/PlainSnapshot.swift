@@ -89,7 +89,8 @@ package enum PlainSnapshot {
       throw SnapshotError.posix(error, what: "the expanded snapshot")
     }
     defer { _ = close(output) }
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+    defer { buffer.deallocate() }
     var out: [UInt8] = []
     out.reserveCapacity(4 << 20)
     func flush() throws(SnapshotError) {
@@ -102,12 +103,12 @@ package enum PlainSnapshot {
         if isStopped() { throw SnapshotError(.cancelled, "stopped while expanding \(address)") }
         let n: Int
         do {
-          n = try buffer.withUnsafeMutableBytes { (raw) throws(SystemCallError) in try SystemFile.read(input, into: raw, path: path) }
+          n = try SystemFile.read(input, into: buffer, path: path)
         } catch {
           throw SnapshotError.posix(error, what: "the snapshot")
         }
         if n == 0 { break }
-        try buffer.withUnsafeBytes { (raw) throws(SnapshotError) in try stage.update(UnsafeRawBufferPointer(rebasing: raw[..<n]), into: &out) }
+        try stage.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]), into: &out)
         try flush()
       }
       try stage.finish(into: &out)

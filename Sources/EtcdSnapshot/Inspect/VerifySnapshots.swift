@@ -106,7 +106,16 @@ package struct VerifySnapshots: Sendable {
           verified = VerifiedSnapshot(label: target.label, failure: error.message)
         }
       } else {
-        verified = VerifiedSnapshot(label: target.label, report: try await Self.check(path: target.argument, metadata: target.metadata))
+        // A compressed file (k3s's .zip, zstd, gzip) is expanded first; damage found while
+        // expanding is this snapshot's failure, as a damaged bbolt file is.
+        do {
+          let report = try await PlainSnapshot.with(target.argument, address: target.argument) { path, _ in
+            try await Self.check(path: path, metadata: target.metadata)
+          }
+          verified = VerifiedSnapshot(label: target.label, report: report)
+        } catch where error.code == .corrupt {
+          verified = VerifiedSnapshot(label: target.label, failure: error.message)
+        }
       }
       summary.checked += 1
       if verified.problem != nil { summary.failed += 1 }
