@@ -113,7 +113,7 @@ package struct VerifySnapshots: Sendable {
             try await Self.check(path: path, metadata: target.metadata)
           }
           verified = VerifiedSnapshot(label: target.label, report: report)
-        } catch where error.code == .corrupt {
+        } catch  where error.code == .corrupt {
           verified = VerifiedSnapshot(label: target.label, failure: error.message)
         }
       }
