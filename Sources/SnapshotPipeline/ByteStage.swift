@@ -7,6 +7,9 @@ import SnapshotCore
 ///
 /// A stage holds its own state (a C library's context), so it is a class, used by one task
 /// at a time.
+///
+/// What one `update` appends is not bounded by the stage: a caller that must keep memory
+/// bounded feeds a decompressor small slices (see `PlainSnapshot`).
 package protocol ByteStage: AnyObject {
   /// Transforms `input`, appending what is ready to `output`.
   func update(_ input: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(SnapshotError)

@@ -75,6 +75,7 @@ package enum PlainSnapshot {
     _ path: String, to plain: String, compression: SnapshotCompression, address: String, isStopped: @Sendable () -> Bool
   ) throws(SnapshotError) {
     guard let stage = try compression.decompressor() else { return }
+    let slice = compression == .zstd ? 256 : 16 << 10
     let input: Int32
     let output: Int32
     do {
@@ -108,8 +109,16 @@ package enum PlainSnapshot {
           throw SnapshotError.posix(error, what: "the snapshot")
         }
         if n == 0 { break }
-        try stage.update(UnsafeRawBufferPointer(rebasing: buffer[..<n]), into: &out)
-        try flush()
+        // In small slices, so that what one slice expands to stays bounded however well the
+        // data compressed: zstd's RLE blocks reach 32,768:1 (256 B -> 8 MiB at most), Deflate
+        // 1,032:1 (16 KiB -> 16 MiB at most). Written out once a MiB has gathered.
+        var offset = 0
+        while offset < n {
+          let end = min(n, offset + slice)
+          try stage.update(UnsafeRawBufferPointer(rebasing: buffer[offset..<end]), into: &out)
+          offset = end
+          if out.count >= 1 << 20 { try flush() }
+        }
       }
       try stage.finish(into: &out)
       try flush()
