@@ -134,6 +134,12 @@ struct CompressedSnapshotTests {
       let s = try Tool.run(["status", path])
       #expect(s.status != 0 && s.stderr.contains(mention), "\(s)")
     }
+    // Expanded, but not a snapshot: the message names the file given, not the expanded copy.
+    let notSnapshot = m.dir + "/not-a-snapshot.zst"
+    try TestProcess.check("/bin/sh", ["-c", "head -c 100000 /dev/zero | zstd -q -c > \"$0\"", notSnapshot])
+    let s = try Tool.run(["status", notSnapshot])
+    #expect(s.status != 0 && s.stderr.contains(notSnapshot + " (expanded)") && !s.stderr.contains(".download-"), "\(s)")
+    try FileManager.default.removeItem(atPath: notSnapshot)
     try FileManager.default.removeItem(atPath: cut)
     try FileManager.default.removeItem(atPath: bad)
     try expectNoLeftovers(m)

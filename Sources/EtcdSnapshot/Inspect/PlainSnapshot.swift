@@ -44,7 +44,12 @@ package enum PlainSnapshot {
     try await BlockingWork.run { isStopped throws(SnapshotError) in
       try expand(path, to: plain, compression: compression, address: address, isStopped: isStopped)
     }
-    do { return try await body(plain, format) } catch { throw SnapshotError.wrapping(error) }
+    do { return try await body(plain, format) } catch {
+      // Messages name the snapshot the user gave, not the expanded copy.
+      var e = SnapshotError.wrapping(error)
+      e.message = e.message.replacingOccurrences(of: plain, with: "\(address) (expanded)")
+      throw e
+    }
   }
 
   /// The file name without the suffix of its compression (`x.zip` -> `x`).
