@@ -54,7 +54,7 @@ let package = Package(
     ),
     // The byte pipeline's stages: compression (zstd, gzip, k3s's zip), later encryption; and
     // telling a stored file's format by its first bytes.
-    .target(name: "SnapshotPipeline", dependencies: ["SnapshotCore", "CZstd", "CZlib"]),
+    .target(name: "SnapshotPipeline", dependencies: ["SnapshotCore", "EtcdFormats", "CZstd", "CZlib"]),
     // Generated protobuf messages and client stubs (regenerate with scripts/gen-protos.sh).
     .target(
       name: "EtcdProto",
@@ -85,7 +85,7 @@ let package = Package(
     .target(
       name: "SnapshotStorage",
       dependencies: [
-        "SnapshotCore", "SystemFiles", "S3Protocol", "EtcdFormats",
+        "SnapshotCore", "SystemFiles", "S3Protocol", "EtcdFormats", "SnapshotPipeline",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOCore", package: "swift-nio"),

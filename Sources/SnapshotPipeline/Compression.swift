@@ -1,3 +1,4 @@
+import EtcdFormats
 import SnapshotCore
 
 /// How a stored snapshot is compressed.
@@ -81,8 +82,8 @@ package enum StoredFormat: Equatable, Sendable {
       self = .zip
     } else if starts(Array("age-encryption.org/v1\n".utf8.prefix(Self.sniffLength))) {
       self = .age
-    } else if b.count >= 20 && b[16] == 0xED && b[17] == 0xDA && b[18] == 0x0C && b[19] == 0xED {
-      self = .bolt  // bbolt's magic 0xED0CDAED, little-endian, after the 16-byte page header
+    } else if b.count >= 20 && b[16..<20].reversed().reduce(0, { $0 << 8 | UInt32($1) }) == BoltMeta.magic {
+      self = .bolt  // bbolt's magic, little-endian, after the 16-byte page header of meta page 0
     } else {
       self = .unknown
     }

@@ -1,3 +1,4 @@
+import EtcdTestSupport
 import Testing
 
 @testable import AgeFormat
@@ -166,7 +167,7 @@ struct TamperTests {
 
   @Test func multiChunkTruncationAndTrailingData() throws {
     let identity = AgeX25519Identity.generate()
-    var rng = TestRNG(seed: 7)
+    var rng = SplitMix64(state: 7)
     let plaintext = rng.bytes(2 * 65_536 + 100)
     let file = try Age.encrypt(plaintext, to: [.x25519(identity.recipient)])
     let (_, headerLength) = try #require(try AgeHeader.parse(prefixOf: file))
@@ -215,7 +216,7 @@ struct RekeyTests {
     let old = AgeX25519Identity.generate()
     let new1 = AgeX25519Identity.generate()
     let new2 = AgeX25519Identity.generate()
-    var rng = TestRNG(seed: 99)
+    var rng = SplitMix64(state: 99)
     let plaintext = rng.bytes(150_000)
     let file = try Age.encrypt(plaintext, to: [.x25519(old.recipient)])
 

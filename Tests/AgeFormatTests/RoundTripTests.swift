@@ -1,23 +1,15 @@
+import EtcdTestSupport
 import Testing
 
 @testable import AgeFormat
 
-/// Deterministic test data generator (not for cryptography).
-struct TestRNG: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
+extension SplitMix64 {
+  /// `n` bytes of test data (not for cryptography).
   mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8.random(in: 0...255, using: &self) } }
 }
 
 /// Encrypts `plaintext` feeding it in random-sized pieces.
-func encryptInPieces(_ plaintext: [UInt8], to recipients: [AgeRecipient], rng: inout TestRNG) throws -> [UInt8] {
+func encryptInPieces(_ plaintext: [UInt8], to recipients: [AgeRecipient], rng: inout SplitMix64) throws -> [UInt8] {
   var encryptor = try AgeEncryptor(recipients: recipients)
   var out: [UInt8] = []
   var offset = 0
@@ -30,7 +22,7 @@ func encryptInPieces(_ plaintext: [UInt8], to recipients: [AgeRecipient], rng: i
   return out
 }
 
-func decryptInPieces(_ file: [UInt8], identities: [AgeIdentity], rng: inout TestRNG) throws -> [UInt8] {
+func decryptInPieces(_ file: [UInt8], identities: [AgeIdentity], rng: inout SplitMix64) throws -> [UInt8] {
   var decryptor = AgeDecryptor(identities: identities)
   var out: [UInt8] = []
   var offset = 0
@@ -49,7 +41,7 @@ struct RoundTripTests {
 
   @Test(arguments: sizes)
   func x25519(_ size: Int) throws {
-    var rng = TestRNG(seed: UInt64(size) &+ 1)
+    var rng = SplitMix64(state: UInt64(size) &+ 1)
     let identity = AgeX25519Identity.generate()
     let plaintext = rng.bytes(size)
     let file = try encryptInPieces(plaintext, to: [.x25519(identity.recipient)], rng: &rng)
@@ -72,7 +64,7 @@ struct RoundTripTests {
   }
 
   @Test func randomSizes() throws {
-    var rng = TestRNG(seed: 42)
+    var rng = SplitMix64(state: 42)
     let identity = AgeX25519Identity.generate()
     for _ in 0..<12 {
       let size = Int.random(in: 0...400_000, using: &rng)

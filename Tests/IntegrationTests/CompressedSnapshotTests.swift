@@ -65,6 +65,22 @@ struct CompressedSnapshotTests {
     #expect(names == expected, "left in \(m.dir): \(names)", sourceLocation: sourceLocation)
   }
 
+  /// `restore SNAPSHOT` into `dataDir` as member m1, then a real etcd started on it.
+  func restoreAndServe(
+    _ snapshot: String, into dataDir: String, extra: [String] = [], environment: [String: String] = [:]
+  ) async throws -> (ProcessResult, EtcdServer) {
+    let peerPort = try freeLoopbackPort()
+    let peer = "http://127.0.0.1:\(peerPort)"
+    let r = try Tool.run(
+      ["restore", snapshot, "--data-dir", dataDir, "--name", "m1", "--initial-cluster", "m1=\(peer)", "--initial-advertise-peer-urls", peer]
+        + extra, environment: environment)
+    try #require(r.status == 0, "restore \(snapshot): \(r)")
+    var options = EtcdServer.Options()
+    options.dataDir = dataDir
+    options.peerPort = peerPort
+    return (r, try await EtcdServer(.etcd35, options))
+  }
+
   @Test("status gives the same figures for every compressed copy as for the plain file; verify passes")
   func statusAndVerify() async throws {
     let m = try await make()
@@ -96,19 +112,8 @@ struct CompressedSnapshotTests {
     let m = try await make()
     let expected = try m.server.dump()
     for what in ["zip", "zstd", "gzip"] {
-      let path = try #require(m.copies[what])
-      let peerPort = try freeLoopbackPort()
-      let peer = "http://127.0.0.1:\(peerPort)"
-      let dataDir = m.work.appending("restored-\(what)")
-      let r = try Tool.run([
-        "restore", path, "--data-dir", dataDir, "--name", "m1", "--initial-cluster", "m1=\(peer)", "--initial-advertise-peer-urls", peer,
-      ])
-      try #require(r.status == 0, "\(what): \(r)")
+      let (r, restored) = try await restoreAndServe(try #require(m.copies[what]), into: m.work.appending("restored-\(what)"))
       #expect(r.stdout.contains("SHA-256 verified"), "\(what): etcd's trailer inside is checked: \(r)")
-      var options = EtcdServer.Options()
-      options.dataDir = dataDir
-      options.peerPort = peerPort
-      let restored = try await EtcdServer(.etcd35, options)
       #expect(try restored.dump() == expected, "\(what): every key, value, revision and version")
     }
     try expectNoLeftovers(m)
@@ -152,20 +157,8 @@ struct CompressedSnapshotTests {
     let s3 = try await S3Fixture(folder: "k3s/")
     let name = SystemFileName.base(zip)
     _ = try s3.moto.oracle(bucket: s3.bucket, ["put", "k3s/" + name, zip])
-    let peerPort = try freeLoopbackPort()
-    let peer = "http://127.0.0.1:\(peerPort)"
-    let dataDir = m.work.appending("restored-s3")
-    let r = try Tool.run(
-      [
-        "restore", name, "--dir", s3.dir, "--data-dir", dataDir, "--name", "m1", "--initial-cluster", "m1=\(peer)", "--initial-advertise-peer-urls",
-        peer,
-      ]
-        + s3.arguments(), environment: s3.environment)
-    try #require(r.status == 0, "\(r)")
-    var options = EtcdServer.Options()
-    options.dataDir = dataDir
-    options.peerPort = peerPort
-    let restored = try await EtcdServer(.etcd35, options)
+    let (_, restored) = try await restoreAndServe(
+      name, into: m.work.appending("restored-s3"), extra: ["--dir", s3.dir] + s3.arguments(), environment: s3.environment)
     #expect(try restored.dump() == (try m.server.dump()))
     let left = (try? FileManager.default.contentsOfDirectory(atPath: s3.dir)) ?? []
     #expect(!left.contains { $0.hasPrefix(".download-") }, "no download folder left: \(left)")

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import S3Protocol
 import SnapshotCore
+import SnapshotPipeline
 
 /// Snapshots in an S3 bucket under `--s3-folder`, with k3s's `.metadata/NAME` sidecars.
 ///
@@ -142,12 +143,6 @@ package struct S3SnapshotStore: SnapshotLocation {
   /// against the sidecar record and etcd's trailer; removes the file on any failure.
   ///
   /// Returns the record from the sidecar, if there is one.
-  /// Whether `first` (a file's first 20 bytes) is the start of a bbolt file: its magic
-  /// 0xED0CDAED, little-endian, after the 16-byte page header.
-  static func isBolt(_ first: [UInt8]) -> Bool {
-    first.count >= 20 && first[16] == 0xED && first[17] == 0xDA && first[18] == 0x0C && first[19] == 0xED
-  }
-
   package func download(name: String, to path: String) async throws -> SnapshotMetadata? {
     if let p = LocalSnapshotStore.nameProblem(name) { throw SnapshotError(.invalidConfiguration, p) }
     let key = configuration.objectKey(name)
@@ -175,7 +170,7 @@ package struct S3SnapshotStore: SnapshotLocation {
           },
           sink: { buffer in
             try buffer.withUnsafeReadableBytes { raw in
-              if first.count < 20 { first += raw.prefix(20 - first.count) }
+              if first.count < StoredFormat.sniffLength { first += raw.prefix(StoredFormat.sniffLength - first.count) }
               sha.update(bufferPointer: raw)
               trailer.update(raw)
               try file.write(raw)
@@ -194,7 +189,7 @@ package struct S3SnapshotStore: SnapshotLocation {
             "\(configuration.address(ofKey: key)) does not match its metadata record (size \(head.size) vs \(record.size), sha256 \(digest.sha256) vs \(record.sha256)): the object was changed or damaged; nothing was restored from it"
           )
         }
-      } else if let problem = digest.trailerProblem, Self.isBolt(first) {
+      } else if let problem = digest.trailerProblem, StoredFormat(sniffing: first) == .bolt {
         throw SnapshotError(
           .corrupt, "\(configuration.address(ofKey: key)) has no metadata record and fails etcd's checksum: \(problem)")
       }
