@@ -11,8 +11,8 @@ import SnapshotCore
 /// by itself; after a failure the lease is revoked, which deletes the key, so another agent
 /// may try. The others poll the key: done ends the tick for them; gone (the holder's lease
 /// expired: it died mid-snapshot, or failed) lets them claim it in turn. The agent whose
-/// member is the leader waits `leaderDelay` before claiming, so that a healthy follower serves
-/// the snapshot when there is one.
+/// member is the leader claims only after the others' jitter window and a grace have passed,
+/// so that a healthy follower serves the snapshot when there is one.
 package struct TickCoordinator: Sendable {
   package var prefix: String
   package var leaseTTL: Duration
@@ -60,7 +60,10 @@ package struct TickCoordinator: Sendable {
     let connector = EtcdConnector(configuration: configuration.save.connection, logger: logger)
     let timeout = configuration.save.connection.commandTimeout
     let period = configuration.schedule.period(after: tick) ?? .seconds(3600)
-    let leaderDelay = min(Duration.seconds(3), period / 4)
+    // The followers start within the jitter bound after the tick; the leader's agent claims
+    // only once that window and a grace for their claims (a quarter of the period, at most
+    // 3 s) have passed, whatever its own jitter was.
+    let leaderStart = tick.addingTimeInterval((configuration.jitterBound(after: tick) + min(Duration.seconds(3), period / 4)).seconds)
     let ttl = max(2, Int64(leaseTTL.seconds.rounded(.up)))
     let doneTTL = max(60, Int64((period * 2).seconds.rounded(.up)))
     let node = configuration.save.nodeName
@@ -69,7 +72,8 @@ package struct TickCoordinator: Sendable {
       return try await connector.withHealthyMember { member in
         if member.isLeader {
           logger.debug("\(member.url) is the leader: letting a follower's agent claim the tick of \(timestamp(tick)) first")
-          try await Task.sleep(for: leaderDelay)
+          let wait = leaderStart.timeIntervalSinceNow
+          if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) }
         }
         var lastHolder = "another agent"
         while Date() < deadline {
