@@ -154,8 +154,27 @@ struct AgentCoordinationTests {
     agents[victim] = nil
     // Another agent takes the same tick over once the lease (2 s) has expired, and finishes it.
     let survivor = try #require(agents.compactMap { $0 }.first)
-    try await survivor.waitUntil("the tick taken over and finished", timeout: .seconds(300)) {
-      try claims().contains { $0.key == held.key && $0.claim.state == "done" && $0.claim.node != held.claim.node }
+    // Finished: the claim marked done by another agent, or, once that mark has expired (two
+    // periods), the object another agent uploaded for the tick.
+    let tick = try #require(Int64(held.key.split(separator: "/").last ?? ""))
+    func takenOver() throws -> Bool {
+      if try claims().contains(where: { $0.key == held.key && $0.claim.state == "done" && $0.claim.node != held.claim.node }) {
+        return true
+      }
+      return try s3.objects().contains { object in
+        let name = String(object.key.dropFirst("coord/".count))
+        guard !object.key.contains(".metadata/"), !name.hasPrefix("etcd-snapshot-\(held.claim.node)-"),
+          let time = Int64(name.split(separator: "-").last ?? "")
+        else { return false }
+        return time >= tick && time < tick + 30
+      }
+    }
+    do {
+      try await survivor.waitUntil("the tick taken over and finished", timeout: .seconds(300)) { try takenOver() }
+    } catch {
+      let all = agents.compactMap { $0?.log }.joined(separator: "\n---\n")
+      Issue.record("\(error)\nheld: \(held)\nclaims now: \((try? claims()) ?? [])\nobjects: \((try? s3.objects().map(\.key)) ?? [])\nlogs:\n\(all)")
+      throw error
     }
     // A survivor claimed the same tick: after watching the holder go away, or (the leader's
     // agent, which waits before it claims) after the dead holder's lease had already expired.
