@@ -62,6 +62,8 @@ extension SettingKey {
   public static let name = SettingKey("name")
   public static let nodeName = SettingKey("node-name", foreignVariables: ["K3S_NODE_NAME"])
   public static let snapshotCompress = SettingKey("snapshot-compress", aliases: ["etcd-snapshot-compress"])
+  public static let compress = SettingKey("compress")
+  public static let compressLevel = SettingKey("compress-level")
   public static let waitLock = SettingKey("wait-lock")
 
   // prune
@@ -129,7 +131,7 @@ extension SettingKey {
   public static let known: [SettingKey] = [
     .debug, .log, .alsoLogToStderr,
     .endpoints, .cacert, .cert, .key, .insecureSkipTLSVerify, .user, .password, .passwordFile, .dialTimeout, .commandTimeout,
-    .dataDir, .dir, .name, .nodeName, .snapshotCompress, .waitLock,
+    .dataDir, .dir, .name, .nodeName, .snapshotCompress, .compress, .compressLevel, .waitLock,
     .snapshotRetention, .node, .dryRun,
     .output, .details,
     .s3, .s3Endpoint, .s3EndpointCA, .s3SkipSSLVerify, .s3Insecure, .s3AccessKey, .s3SecretKey, .s3SessionToken, .s3CredentialsFile,

@@ -56,10 +56,7 @@ struct AgentCommand: AsyncParsableCommand {
 
   @OptionGroup var nodeName: NodeNameOption
 
-  @Flag(
-    name: [.customLong("etcd-snapshot-compress"), .customLong("snapshot-compress")],
-    help: help("k3s's zip compression: not supported yet; snapshots are saved uncompressed (a warning says so).", .snapshotCompress))
-  var compress = false
+  @OptionGroup var compression: CompressionOptions
 
   @OptionGroup var s3: S3Options
 
@@ -183,7 +180,7 @@ struct AgentCommand: AsyncParsableCommand {
       if let ttl = settings.duration(.coordinateLeaseTTL, flag: coordinateLeaseTTL, positive: true, example: "10s") { coordination.leaseTTL = ttl }
       configuration.coordination = coordination
     }
-    let compressAsked = settings.bool(.snapshotCompress, flag: compress ? true : nil)
+    compression.apply(to: &configuration.save, &settings)
     var problems = configuration.problems()
     let connection = configuration.save.connection
     problems += Self.unreadable([
@@ -193,9 +190,6 @@ struct AgentCommand: AsyncParsableCommand {
       ("--http-tls-cert", configuration.tlsCertificate), ("--http-tls-key", configuration.tlsKey),
     ])
     try invocation.check(settings, problems)
-    if compressAsked {
-      note("etcd-snapshot: warning: --etcd-snapshot-compress is not supported yet; snapshots are saved uncompressed")
-    }
     for warning in configuration.schedule.warnings { note("etcd-snapshot: warning: \(warning)") }
     return configuration
   }

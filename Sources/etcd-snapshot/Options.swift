@@ -80,6 +80,45 @@ struct LockOptions: ParsableArguments {
   }
 }
 
+/// How `save` and the agent compress: `--compress`, `--compress-level`, and k3s's
+/// `--snapshot-compress` / `--etcd-snapshot-compress`, which mean zip.
+struct CompressionOptions: ParsableArguments {
+  @Option(
+    name: .customLong("compress"),
+    help: help(
+      "Store the snapshot compressed: zstd (NAME.zst), gzip (NAME.gz), zip (NAME.zip, as k3s) or none (default).", .compress,
+      valueName: "format"))
+  var compress: String?
+
+  @Option(
+    name: .customLong("compress-level"),
+    help: help("Compression level: zstd 1-19 (default 3), gzip and zip 1-9 (default 6).", .compressLevel, valueName: "n"))
+  var level: Int?
+
+  @Flag(
+    name: [.customLong("snapshot-compress"), .customLong("etcd-snapshot-compress")],
+    help: help("k3s's compression: the same as --compress zip.", .snapshotCompress))
+  var k3sCompress = false
+
+  /// Sets the compression of `configuration`; bad values go to the reader's problems.
+  func apply(to configuration: inout SaveConfiguration, _ settings: inout SettingsReader) {
+    let k3s = settings.bool(.snapshotCompress, flag: k3sCompress ? true : nil)
+    if let asked = settings.sourced(.compress, flag: compress) {
+      guard let compression = SnapshotCompression(rawValue: asked.value.lowercased()) else {
+        settings.report(asked, "is not a compression: use zstd, gzip, zip or none")
+        return
+      }
+      if k3s && compression != .zip {
+        settings.report("--snapshot-compress (zip) and --compress \(compression.rawValue) disagree: give one of them")
+      }
+      configuration.compression = compression
+    } else if k3s {
+      configuration.compression = .zip
+    }
+    configuration.compressionLevel = settings.int(.compressLevel, flag: level)
+  }
+}
+
 /// Options every command has: k3s's `--debug`, `--config`, `--log`, `--alsologtostderr`.
 struct GlobalOptions: ParsableArguments {
   @Flag(name: .customLong("debug"), help: help("Print the underlying error causes and debug messages.", .debug))

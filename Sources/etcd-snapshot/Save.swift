@@ -37,10 +37,7 @@ struct Save: AsyncParsableCommand {
 
   @OptionGroup var nodeName: NodeNameOption
 
-  @Flag(
-    name: [.customLong("snapshot-compress"), .customLong("etcd-snapshot-compress")],
-    help: help("k3s's zip compression: not supported yet; the snapshot is saved uncompressed (a warning says so).", .snapshotCompress))
-  var compress = false
+  @OptionGroup var compression: CompressionOptions
 
   @OptionGroup var s3: S3Options
 
@@ -60,11 +57,8 @@ struct Save: AsyncParsableCommand {
     if let prefix = settings.sourced(.name, flag: name)?.value { config.namePrefix = prefix }
     config.s3 = s3.configuration(&settings)
     config.waitLock = lock.duration(&settings)
-    let compressAsked = settings.bool(.snapshotCompress, flag: compress ? true : nil)
+    compression.apply(to: &config, &settings)
     try invocation.check(settings, config.problems())
-    if compressAsked {
-      note("etcd-snapshot: warning: --snapshot-compress (etcd-snapshot-compress) is not supported yet; the snapshot is saved uncompressed")
-    }
     let save = SaveSnapshot(configuration: config, logger: invocation.logger())
     let draw: @Sendable (SaveProgress) -> Void = { drawProgress($0) }
     let progress = stderrIsTerminal ? draw : nil
@@ -76,9 +70,10 @@ struct Save: AsyncParsableCommand {
     let m = result.metadata
     let secs = seconds(result.duration)
     let rate = secs > 0 ? " (\(humanBytes(Int64(Double(m.size) / secs)))/s)" : ""
+    let stored = m.compression.map { ", stored \($0.rawValue) in \(humanBytes(m.stored.size))" } ?? ""
     print(result.path)
     print(
-      "saved \(m.name): \(humanBytes(m.size)), revision \(m.revision), etcd \(m.etcdVersion), member \(m.memberID) of cluster \(m.clusterID), sha256 verified, \(String(format: "%.2f", secs))s\(rate)"
+      "saved \(m.name): \(humanBytes(m.size))\(stored), revision \(m.revision), etcd \(m.etcdVersion), member \(m.memberID) of cluster \(m.clusterID), sha256 verified, \(String(format: "%.2f", secs))s\(rate)"
     )
     if let upload = result.upload {
       print("uploaded \(upload.address) (\(upload.parts) part\(upload.parts == 1 ? "" : "s"), size checked)")

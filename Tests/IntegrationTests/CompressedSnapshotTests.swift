@@ -65,22 +65,6 @@ struct CompressedSnapshotTests {
     #expect(names == expected, "left in \(m.dir): \(names)", sourceLocation: sourceLocation)
   }
 
-  /// `restore SNAPSHOT` into `dataDir` as member m1, then a real etcd started on it.
-  func restoreAndServe(
-    _ snapshot: String, into dataDir: String, extra: [String] = [], environment: [String: String] = [:]
-  ) async throws -> (ProcessResult, EtcdServer) {
-    let peerPort = try freeLoopbackPort()
-    let peer = "http://127.0.0.1:\(peerPort)"
-    let r = try Tool.run(
-      ["restore", snapshot, "--data-dir", dataDir, "--name", "m1", "--initial-cluster", "m1=\(peer)", "--initial-advertise-peer-urls", peer]
-        + extra, environment: environment)
-    try #require(r.status == 0, "restore \(snapshot): \(r)")
-    var options = EtcdServer.Options()
-    options.dataDir = dataDir
-    options.peerPort = peerPort
-    return (r, try await EtcdServer(.etcd35, options))
-  }
-
   @Test("status gives the same figures for every compressed copy as for the plain file; verify passes")
   func statusAndVerify() async throws {
     let m = try await make()

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import SnapshotCore
 import SnapshotPipeline
@@ -19,9 +20,12 @@ import SystemFiles
 /// removes.
 package enum PlainSnapshot {
   /// Runs `body` with the plain file of the snapshot stored at `path` (`address` names it in
-  /// messages: its path, or its `s3://` address) and the format it was stored in.
+  /// messages: its path, or its `s3://` address) and the format it was stored in. With
+  /// `record`, a compressed file's size and SHA-256 are checked against the stored ones it
+  /// names while it is expanded (the plain file's are for the reader to check).
   package static func with<T: Sendable>(
-    _ path: String, address: String, _ body: (_ plainPath: String, _ format: StoredFormat) async throws -> T
+    _ path: String, address: String, record: SnapshotMetadata? = nil,
+    _ body: (_ plainPath: String, _ format: StoredFormat) async throws -> T
   ) async throws(SnapshotError) -> T {
     let head: [UInt8]
     do { head = try SystemFile.readHead(path, count: StoredFormat.sniffLength) } catch {
@@ -41,8 +45,15 @@ package enum PlainSnapshot {
     let folder = try privateFolder(near: path)
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let plain = folder + "/" + plainName(of: path)
+    let expected = record.flatMap { $0.storedSHA256 == nil ? nil : $0.stored }
     try await BlockingWork.run { isStopped throws(SnapshotError) in
-      try expand(path, to: plain, compression: compression, address: address, isStopped: isStopped)
+      let stored = try expand(path, to: plain, compression: compression, address: address, isStopped: isStopped)
+      if let expected, expected.size != stored.size || expected.sha256 != stored.sha256 {
+        throw SnapshotError(
+          .corrupt,
+          "\(address) is \(stored.size) bytes with SHA-256 \(stored.sha256), but its metadata record says \(expected.size) bytes with SHA-256 \(expected.sha256): it changed after it was saved; nothing was read from it"
+        )
+      }
     }
     do { return try await body(plain, format) } catch {
       // Messages name the snapshot the user gave, not the expanded copy.
@@ -75,11 +86,15 @@ package enum PlainSnapshot {
     return temporary
   }
 
-  /// Expands the compressed file at `path` into a new file `plain`.
+  /// Expands the compressed file at `path` into a new file `plain`; returns the size and
+  /// SHA-256 of what was read.
+  @discardableResult
   static func expand(
     _ path: String, to plain: String, compression: SnapshotCompression, address: String, isStopped: @Sendable () -> Bool
-  ) throws(SnapshotError) {
-    guard let stage = try compression.decompressor() else { return }
+  ) throws(SnapshotError) -> (size: Int64, sha256: String) {
+    guard let stage = try compression.decompressor() else { return (0, "") }
+    var hash = SHA256()
+    var size: Int64 = 0
     let slice = compression == .zstd ? 256 : 16 << 10
     let input: Int32
     let output: Int32
@@ -114,6 +129,8 @@ package enum PlainSnapshot {
           throw SnapshotError.posix(error, what: "the snapshot")
         }
         if n == 0 { break }
+        hash.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        size += Int64(n)
         // In small slices, so that what one slice expands to stays bounded however well the
         // data compressed: zstd's RLE blocks reach 32,768:1 (256 B -> 8 MiB at most), Deflate
         // 1,032:1 (16 KiB -> 16 MiB at most). Written out once a MiB has gathered.
@@ -127,6 +144,7 @@ package enum PlainSnapshot {
       }
       try stage.finish(into: &out)
       try flush()
+      return (size, hex(hash.finalize()))
     } catch {
       guard error.code == .corrupt else { throw error }
       var described = error

@@ -59,7 +59,7 @@ extension SnapshotReference {
   ) async throws(SnapshotError) -> T {
     guard let s3 else {
       let (path, metadata) = try resolve(argument, in: storage)
-      return try await PlainSnapshot.with(path, address: path) { plain, _ in try await body(plain, metadata) }
+      return try await PlainSnapshot.with(path, address: path, record: metadata) { plain, _ in try await body(plain, metadata) }
     }
     let store = LocalSnapshotStore(directory: storage.snapshotDirectory)
     try store.prepare()

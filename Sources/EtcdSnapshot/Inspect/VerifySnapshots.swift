@@ -109,8 +109,12 @@ package struct VerifySnapshots: Sendable {
         // A compressed file (k3s's .zip, zstd, gzip) is expanded first; damage found while
         // expanding is this snapshot's failure, as a damaged bbolt file is.
         do {
-          let report = try await PlainSnapshot.with(target.argument, address: target.argument) { path, _ in
-            try await Self.check(path: path, metadata: target.metadata)
+          let report = try await PlainSnapshot.with(target.argument, address: target.argument, record: target.metadata) { path, format in
+            var report = try await Self.check(path: path, metadata: target.metadata)
+            if let metadata = target.metadata, let compression = format.compression, compression != .plain, metadata.storedSHA256 != nil {
+              report.passed.insert("the \(compression.rawValue) file's size and SHA-256 match the metadata record", at: 0)
+            }
+            return report
           }
           verified = VerifiedSnapshot(label: target.label, report: report)
         } catch  where error.code == .corrupt {

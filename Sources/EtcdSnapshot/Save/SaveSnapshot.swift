@@ -1,8 +1,10 @@
+import Crypto
 import EtcdClient
 import EtcdFormats
 import Foundation
 import Logging
 import SnapshotCore
+import SnapshotPipeline
 import SnapshotStorage
 
 /// How far a running save has got.
@@ -46,7 +48,8 @@ package struct SaveOutcome: Sendable {
 ///
 /// Order of effects, so that a failure at any step leaves nothing half-done:
 /// 1. the directory is created/checked before etcd is contacted;
-/// 2. the stream goes to `<name>.part` (0600), hashed on the way;
+/// 2. the stream is hashed (etcd's trailer, the snapshot's SHA-256), compressed when asked
+///    (`--compress`), hashed again as stored, and written to `<file>.part` (0600);
 /// 3. etcd's SHA-256 trailer is checked, the file fsynced;
 /// 4. the metadata record is written (atomically), then the `.part` renamed and the directory
 ///    fsynced. A snapshot is never listed without its record, and a failure before the rename
@@ -199,40 +202,62 @@ package struct SaveSnapshot: Sendable {
     return try await connector.withHealthyMember(onSkip: skipped) { member in
       onMemberChosen(member.url, member.status)
       let name = SnapshotName(prefix: prefix, node: node, timestamp: now())
+      let fileName = configuration.fileName(of: name)
+      let compression = configuration.compression
+      let level = configuration.compressionLevel
       let start = ContinuousClock.now
       let objectMetadata = [
         "etcd-snapshot-node-name": node, "etcd-snapshot-cluster-id": String(member.status.clusterID, radix: 16),
         "etcd-snapshot-member-id": String(member.status.memberID, radix: 16), "etcd-snapshot-etcd-version": member.status.version,
       ]
       let streamed = try await member.snapshot { chunks in
-        try await Self.stream(
-          chunks, into: store, name: name, start: start, onProgress: onProgress,
-          tail: tail.map { ($0, objectMetadata) }
+        // k3s's zip holds one entry named as the plain snapshot.
+        let compressor = try compression.compressor(level: level, entryName: name.fileName)
+        return try await Self.stream(
+          chunks, into: store, fileName: fileName, stages: StageChain(compressor.map { [$0] } ?? []), start: start,
+          onProgress: onProgress, tail: tail.map { ($0, objectMetadata) }
         ) {
-          check, partPath in
+          check, stored, partPath in
           // The revision inside the file, which may be newer than the pre-flight Status said.
+          // A compressed file is not read back: its record has the revision when the save began.
           let revision = FileInspection.inspect(partPath).revision ?? member.status.revision
-          return SnapshotMetadata(
-            name: name, size: check.byteCount, sha256: hex(check.fileSHA256), revision: revision,
+          var metadata = SnapshotMetadata(
+            name: name, fileName: fileName, size: check.byteCount, sha256: hex(check.fileSHA256), revision: revision,
             etcdVersion: member.status.version, clusterID: member.status.clusterID,
             memberID: member.status.memberID, endpoint: member.url, toolVersion: toolVersion,
             verified: true)
+          if compression != .plain {
+            metadata.compression = compression
+            metadata.storedSize = stored.size
+            metadata.storedSHA256 = stored.sha256
+          }
+          return metadata
         }
       }
       return SaveResult(
-        path: store.path(of: name.fileName), metadata: streamed, member: member.status, endpoint: member.url,
+        path: store.path(of: fileName), metadata: streamed, member: member.status, endpoint: member.url,
         duration: ContinuousClock.now - start)
     }
   }
 
-  /// The pipeline: chunks -> trailer verifier -> `.part` file; then record, then publish.
+  /// The pipeline: chunks -> trailer verifier (the snapshot's size and SHA-256) -> `stages`
+  /// (compression) -> the stored bytes' SHA-256 -> `.part` file, which the S3 upload reads
+  /// back; then record, then publish. Without stages the stored bytes are the snapshot's.
   private static func stream(
-    _ chunks: SnapshotChunks, into store: LocalSnapshotStore, name: SnapshotName, start: ContinuousClock.Instant,
+    _ chunks: SnapshotChunks, into store: LocalSnapshotStore, fileName: String, stages: StageChain, start: ContinuousClock.Instant,
     onProgress: (@Sendable (SaveProgress) -> Void)?, tail: (GrowingFile, [String: String])?,
-    describe: (SnapshotTrailerCheck, String) -> SnapshotMetadata
+    describe: (SnapshotTrailerCheck, (size: Int64, sha256: String), String) -> SnapshotMetadata
   ) async throws -> SnapshotMetadata {
-    var file = try store.create(name: name.fileName)
+    var file = try store.create(name: fileName)
     var verifier = SnapshotTrailerVerifier()
+    var storedHash = SHA256()
+    var storedBytes: Int64 = 0
+    func keep(_ raw: UnsafeRawBufferPointer) throws {
+      guard !raw.isEmpty else { return }
+      if !stages.isEmpty { storedHash.update(bufferPointer: raw) }
+      try file.write(raw)
+      storedBytes += Int64(raw.count)
+    }
     // The size etcd announces, trailer included; nil when unknown or impossible (it is only a hint).
     var expectedFileSize: Int64?
     var sawFirstChunk = false
@@ -244,14 +269,16 @@ package struct SaveSnapshot: Sendable {
           expectedFileSize = SnapshotTrailerVerifier.announcedFileSize(
             remainingBytes: chunk.remainingBytes, firstChunkBytes: chunk.blob.count)
           if let (growing, objectMetadata) = tail {
-            growing.started(name: name.fileName, path: file.partPath, expectedSize: expectedFileSize, objectMetadata: objectMetadata)
+            // The upload plans its parts by the plain size: a compressed file is at most a few
+            // header bytes larger.
+            growing.started(name: fileName, path: file.partPath, expectedSize: expectedFileSize, objectMetadata: objectMetadata)
           }
         }
         try chunk.blob.withUnsafeBytes { (raw: UnsafeRawBufferPointer) throws in
           verifier.update(raw)
-          try file.write(raw)
+          try stages.update(raw, keep)
         }
-        tail?.0.advanced(to: verifier.byteCount)
+        tail?.0.advanced(to: storedBytes)
         if let onProgress {
           let t = ContinuousClock.now
           if t - lastReport >= .milliseconds(100) {
@@ -270,13 +297,16 @@ package struct SaveSnapshot: Sendable {
         }
         throw SnapshotError(.corrupt, problem + "; nothing was saved")
       }
+      try stages.finish(keep)
       try file.sync()
-      let metadata = describe(check, file.partPath)
+      tail?.0.advanced(to: storedBytes)
+      let stored = stages.isEmpty ? (check.byteCount, hex(check.fileSHA256)) : (storedBytes, hex(storedHash.finalize()))
+      let metadata = describe(check, stored, file.partPath)
       try store.writeMetadata(metadata)
       do {
         try file.publish()
       } catch {
-        store.removeMetadata(name: name.fileName)
+        store.removeMetadata(name: fileName)
         throw error
       }
       // Only a published, verified local snapshot lets the upload complete.

@@ -18,10 +18,17 @@ package struct SnapshotMetadata: Codable, Sendable, Equatable {
   package var timestamp: Int64
   /// Creation time, RFC 3339, for people and other tools.
   package var createdAt: String
-  /// Size of the file in bytes, trailer included.
+  /// Size of the snapshot in bytes, trailer included: the plain bbolt file etcd sent (what
+  /// status and restore read), whether or not it is stored compressed.
   package var size: Int64
-  /// SHA-256 of the whole file (trailer included), lower-case hex.
+  /// SHA-256 of the plain snapshot (trailer included), lower-case hex.
   package var sha256: String
+  /// How the stored file is compressed (`zstd`, `gzip`, `zip`); nil: stored plain.
+  package var compression: SnapshotCompression?
+  /// Size of the stored file when it is not the plain snapshot (compressed); nil: `size`.
+  package var storedSize: Int64?
+  /// SHA-256 of the stored file when it is not the plain snapshot; nil: `sha256`.
+  package var storedSHA256: String?
   /// The store revision inside the snapshot.
   package var revision: Int64
   /// etcd server version reported by Status.
@@ -41,12 +48,13 @@ package struct SnapshotMetadata: Codable, Sendable, Equatable {
   /// Why the upload of `save --s3` failed; the local snapshot is complete and verified.
   package var uploadError: String?
 
-  /// Makes a record.
+  /// Makes a record; `fileName` is the name's file name with the suffix of how it is stored
+  /// (`.zst`), by default the plain one.
   package init(
-    name: SnapshotName, size: Int64, sha256: String, revision: Int64, etcdVersion: String,
+    name: SnapshotName, fileName: String? = nil, size: Int64, sha256: String, revision: Int64, etcdVersion: String,
     clusterID: UInt64, memberID: UInt64, endpoint: String, toolVersion: String, verified: Bool
   ) {
-    self.name = name.fileName
+    self.name = fileName ?? name.fileName
     self.prefix = name.prefix
     self.node = name.node
     self.timestamp = name.timestamp
@@ -61,6 +69,9 @@ package struct SnapshotMetadata: Codable, Sendable, Equatable {
     self.toolVersion = toolVersion
     self.verified = verified
   }
+
+  /// Size and SHA-256 of the file as stored (on disk, in the bucket).
+  package var stored: (size: Int64, sha256: String) { (storedSize ?? size, storedSHA256 ?? sha256) }
 
   /// The parsed name this record describes.
   package var snapshotName: SnapshotName {

@@ -56,6 +56,13 @@ package struct SaveConfiguration: Sendable, Codable {
   /// How long to wait for another save, prune or delete on the directory (`--wait-lock`);
   /// nil: fail at once, as k3s does.
   package var waitLock: Duration?
+  /// How the stored file is compressed (`--compress`; k3s's `--snapshot-compress` is zip).
+  package var compression: SnapshotCompression = .plain
+  /// The compression level (`--compress-level`); nil: the compression's default.
+  package var compressionLevel: Int?
+
+  /// The file name a snapshot named `name` is stored under: with the suffix of its compression.
+  package func fileName(of name: SnapshotName) -> String { name.fileName + compression.fileSuffix }
 
   /// Makes a configuration with k3s's defaults.
   package init(connection: ConnectionConfiguration, storage: SnapshotDirectoryConfiguration, nodeName: String) {
@@ -69,6 +76,17 @@ package struct SaveConfiguration: Sendable, Codable {
     var problems = connection.problems() + storage.problems()
     if let p = SnapshotName.problem(with: namePrefix, flag: "--name") { problems.append(p) }
     if let p = SnapshotName.problem(with: nodeName, flag: "--node-name") { problems.append(p) }
+    if let compressionLevel {
+      if let levels = compression.levels {
+        if !levels.range.contains(compressionLevel) {
+          problems.append(
+            "--compress-level \(compressionLevel) is out of range for \(compression.rawValue): use \(levels.range.lowerBound) to \(levels.range.upperBound) (default \(levels.default))"
+          )
+        }
+      } else {
+        problems.append("--compress-level needs --compress zstd, gzip or zip: the snapshot is not compressed")
+      }
+    }
     if let s3 { problems += s3.problems() }
     return problems
   }

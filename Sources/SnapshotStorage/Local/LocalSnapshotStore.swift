@@ -150,8 +150,8 @@ package struct LocalSnapshotStore: Sendable {
         let seen = inspect(p)
         revision = seen.revision
         problem = problem ?? seen.problem
-      } else if let m = metadata, m.size != size {
-        problem = "size is \(size) bytes but the metadata record says \(m.size): the file was changed or truncated"
+      } else if let m = metadata, m.stored.size != size {
+        problem = "size is \(size) bytes but the metadata record says \(m.stored.size): the file was changed or truncated"
       }
       entries.append(
         SnapshotEntry(

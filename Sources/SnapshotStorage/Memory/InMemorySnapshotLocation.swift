@@ -82,7 +82,7 @@ package final class InMemorySnapshotLocation: SnapshotLocation {
     return snapshots.map { s in
       let record = readingSidecars ? s.record : nil
       let parsed = record?.snapshotName ?? SnapshotName.parse(s.name, preferredPrefixes: preferredPrefixes)
-      let problem = record.flatMap { $0.size == s.size ? nil : "size is \(s.size) bytes but the metadata record says \($0.size)" }
+      let problem = record.flatMap { $0.stored.size == s.size ? nil : "size is \(s.size) bytes but the metadata record says \($0.stored.size)" }
       return SnapshotEntry(
         fileName: s.name, name: parsed, metadata: record, location: .local(path: address + "/" + s.name), size: s.size,
         timestamp: parsed?.timestamp ?? s.modified, revision: record?.revision, problem: problem)

@@ -78,8 +78,8 @@ package struct S3SnapshotStore: SnapshotLocation {
       case .some(.unreadable(let why)): problem = why
       default: break
       }
-      if let m = metadata, m.size != object.size {
-        problem = "object is \(object.size) bytes but its metadata record says \(m.size): it was changed or truncated"
+      if let m = metadata, m.stored.size != object.size {
+        problem = "object is \(object.size) bytes but its metadata record says \(m.stored.size): it was changed or truncated"
       }
       let parsed = metadata?.snapshotName ?? SnapshotName.parse(name, preferredPrefixes: preferredPrefixes)
       let modified = object.lastModified.map { Int64($0.timeIntervalSince1970) } ?? 0
@@ -183,10 +183,11 @@ package struct S3SnapshotStore: SnapshotLocation {
       }
       let digest = (sha256: hex(sha.finalize()), trailerProblem: trailer.finish().problem)
       if let record {
-        guard record.size == head.size, record.sha256 == digest.sha256 else {
+        let stored = record.stored
+        guard stored.size == head.size, stored.sha256 == digest.sha256 else {
           throw SnapshotError(
             .corrupt,
-            "\(configuration.address(ofKey: key)) does not match its metadata record (size \(head.size) vs \(record.size), sha256 \(digest.sha256) vs \(record.sha256)): the object was changed or damaged; nothing was restored from it"
+            "\(configuration.address(ofKey: key)) does not match its metadata record (size \(head.size) vs \(stored.size), sha256 \(digest.sha256) vs \(stored.sha256)): the object was changed or damaged; nothing was restored from it"
           )
         }
       } else if let problem = digest.trailerProblem, StoredFormat(sniffing: first) == .bolt {

@@ -82,9 +82,9 @@ package struct S3SnapshotUploader: Sendable {
         fd: fd, key: key, uploadID: id, plan: &plan, crcs: &crcs, file: file, iterator: &iterator)
       let parts = plan.completedParts
       let checksums = crcs.mapValues { S3Checksum.base64($0) }
-      let (eTag, compositeCRC) = try await complete(key: key, uploadID: id, parts: parts, checksums: checksums, size: metadata.size)
+      let (eTag, compositeCRC) = try await complete(key: key, uploadID: id, parts: parts, checksums: checksums, size: metadata.stored.size)
       completed = true
-      try await check(key: key, size: metadata.size, plan: plan, completeETag: eTag)
+      try await check(key: key, size: metadata.stored.size, plan: plan, completeETag: eTag)
       if let compositeCRC {
         let expected = S3Checksum.composite(parts.map { crcs[$0.number] ?? 0 })
         guard S3Checksum.matches(reported: compositeCRC, expected: expected) else {
@@ -98,7 +98,7 @@ package struct S3SnapshotUploader: Sendable {
       let sidecar = try metadata.encoded()
       try await client.putObject(key: client.configuration.metadataKey(name), bytes: Array(sidecar), contentType: "application/json")
       return .success(
-        S3UploadResult(address: client.configuration.address(of: name), key: key, parts: parts.count, size: metadata.size, eTag: eTag))
+        S3UploadResult(address: client.configuration.address(of: name), key: key, parts: parts.count, size: metadata.stored.size, eTag: eTag))
     } catch {
       let failure = error as? SnapshotError ?? SnapshotError(.io, "uploading \(key) to S3 failed: \(error)")
       await cleanUp(key: key, uploadID: uploadID, completed: completed)

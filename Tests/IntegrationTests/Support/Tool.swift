@@ -102,3 +102,19 @@ func mode(_ path: String) throws -> Int {
   let attrs = try FileManager.default.attributesOfItem(atPath: path)
   return (attrs[.posixPermissions] as? Int) ?? -1
 }
+
+/// `restore SNAPSHOT` into `dataDir` as member m1, then a real etcd of `release` started on it.
+func restoreAndServe(
+  _ snapshot: String, into dataDir: String, release: EtcdRelease = .etcd35, extra: [String] = [], environment: [String: String] = [:]
+) async throws -> (ProcessResult, EtcdServer) {
+  let peerPort = try freeLoopbackPort()
+  let peer = "http://127.0.0.1:\(peerPort)"
+  let r = try Tool.run(
+    ["restore", snapshot, "--data-dir", dataDir, "--name", "m1", "--initial-cluster", "m1=\(peer)", "--initial-advertise-peer-urls", peer]
+      + extra, environment: environment)
+  try #require(r.status == 0, "restore \(snapshot): \(r)")
+  var options = EtcdServer.Options()
+  options.dataDir = dataDir
+  options.peerPort = peerPort
+  return (r, try await EtcdServer(release, options))
+}
