@@ -109,7 +109,10 @@ struct AgentCoordinationTests {
     let proxy = try await S3TestProxy(upstream: s3.moto.endpoint)
     try proxy.setFaults(#"[{"method":"PUT","query_contains":"partNumber=1","action":"stall","seconds":600,"times":1}]"#)
     var agents: [AgentProcess?] = []
-    let schedule = "@every 30s"
+    // A long period: the holder must be killed before the next tick, when the others give
+    // the held tick up (the next one is theirs).
+    let period: Int64 = 60
+    let schedule = "@every \(period)s"
     let s3Arguments = s3.arguments(endpoint: proxy.endpoint)
     for i in 0..<3 {
       agents.append(try await agent(servers, i, work: work, schedule: schedule, extra: s3Arguments, environment: s3.environment))
@@ -138,12 +141,20 @@ struct AgentCoordinationTests {
     }
     // Wait for the held part: the tick's holder is then mid-upload.
     let deadline = ContinuousClock.now + .seconds(240)
-    while try !proxy.stats().requests.contains(where: { $0.fault == "stall" }) {
-      guard ContinuousClock.now < deadline else { throw HarnessError("no upload part reached the proxy within 240 s") }
-      try await Task.sleep(for: .milliseconds(100))
+    var stalledPath: String?
+    while stalledPath == nil {
+      stalledPath = try proxy.stats().requests.first(where: { $0.fault == "stall" }).map { $0.path ?? "" }
+      if stalledPath == nil {
+        guard ContinuousClock.now < deadline else { throw HarnessError("no upload part reached the proxy within 240 s") }
+        try await Task.sleep(for: .milliseconds(100))
+      }
     }
-    let running = try claims().filter { $0.claim.state == "running" }
-    try #require(running.count == 1, "one tick is held while its part is stalled: \(running)")
+    // The stalled part's object is etcd-snapshot-NODE-TIME: that node holds the tick.
+    let stalledName = String(try #require(stalledPath).split(separator: "/").last ?? "")
+    let stalledNode = try #require(stalledName.hasPrefix("etcd-snapshot-") ? stalledName.dropFirst(14).split(separator: "-").first : nil)
+    let current = try claims()
+    let running = current.filter { $0.claim.state == "running" && $0.claim.node == stalledNode }
+    try #require(running.count == 1, "the stalled part's node (\(stalledNode)) holds one tick: \(current)")
     let held = running[0]
     let victim = try #require(Int(held.claim.node.dropFirst(4))) - 1
     let killedAgent = try #require(agents[victim])
@@ -166,7 +177,7 @@ struct AgentCoordinationTests {
         guard !object.key.contains(".metadata/"), !name.hasPrefix("etcd-snapshot-\(held.claim.node)-"),
           let time = Int64(name.split(separator: "-").last ?? "")
         else { return false }
-        return time >= tick && time < tick + 30
+        return time >= tick && time < tick + period
       }
     }
     do {
