@@ -4,11 +4,12 @@ import SnapshotCore
 extension SnapshotCompression {
   /// A compressor at `level` (nil: the default), or nil for `.plain`.
   package func compressor(level: Int? = nil, entryName: String = "") throws(SnapshotError) -> (any ByteStage)? {
+    let defaultLevel = levels?.default ?? 0
     switch self {
     case .plain: return nil
-    case .zstd: return try ZstdCompressor(level: level ?? 3)
-    case .gzip: return try GzipCompressor(level: level ?? 6)
-    case .zip: return try ZipCompressor(entryName: entryName, level: level ?? 6)
+    case .zstd: return try ZstdCompressor(level: level ?? defaultLevel)
+    case .gzip: return try GzipCompressor(level: level ?? defaultLevel)
+    case .zip: return try ZipCompressor(entryName: entryName, level: level ?? defaultLevel)
     }
   }
 

@@ -66,7 +66,7 @@ package enum PlainSnapshot {
   /// The file name without the suffix of its compression (`x.zip` -> `x`).
   static func plainName(of path: String) -> String {
     var name = SystemFile.baseName(path)
-    for suffix in [".zip", ".zst", ".gz"] where name.hasSuffix(suffix) && name.count > suffix.count {
+    for suffix in SnapshotName.compressedSuffixes where name.hasSuffix(suffix) && name.count > suffix.count {
       name.removeLast(suffix.count)
       break
     }

@@ -17,7 +17,7 @@ package struct SnapshotName: Hashable, Sendable, Codable {
   package static let knownPrefixes = ["on-demand", "etcd-snapshot"]
 
   /// The suffixes of compressed snapshots: k3s's `.zip`, and `.zst` and `.gz`.
-  package static let compressedSuffixes = [".zip", ".zst", ".gz"]
+  package static let compressedSuffixes = SnapshotCompression.allCases.map(\.fileSuffix).filter { !$0.isEmpty }
 
   /// Makes a name from its parts; validate them with `validateComponent` first.
   package init(prefix: String, node: String, timestamp: Int64) {
