@@ -49,13 +49,16 @@ package struct SnapshotScheduler: Service {
       }
       let bound = configuration.jitterBound(after: tick)
       let jitter = bound > .zero ? Duration.milliseconds(Int64.random(in: 0...(bound.nanoseconds / 1_000_000))) : .zero
-      let start = tick.addingTimeInterval(jitter.seconds)
+      // With --coordinate the jitter delays the snapshot, not the claim: the agents claim at
+      // the tick, so that a follower's claim has the whole window before the leader's agent
+      // claims, and the winner waits its jitter before it snapshots.
+      let start = configuration.coordination == nil ? tick.addingTimeInterval(jitter.seconds) : tick
       metrics.recordNextRun(tick)
       metrics.recordPeriod(configuration.longestGap(after: tick))
       logger.info("next snapshot at \(timestamp(tick)) (\(quoted(schedule.spec)))")
       guard await sleep(until: start, unlessChangedFrom: generation) else { continue }
       if let coordination = configuration.coordination {
-        await coordinated(tick, configuration: configuration, coordination: coordination)
+        await coordinated(tick, jitter: jitter, configuration: configuration, coordination: coordination)
       } else if await runner.run(configuration, trigger: .schedule) == nil {
         metrics.skippedTicks.increment()
         logger.warning("skipped the tick of \(timestamp(tick)): a snapshot is still running")
@@ -78,12 +81,15 @@ package struct SnapshotScheduler: Service {
 
   /// The tick through etcd: this agent snapshots only if it wins the tick (or takes it over
   /// from a holder that went away); it gives up when the next tick comes.
-  private func coordinated(_ tick: Date, configuration: AgentConfiguration, coordination: Coordination) async {
+  private func coordinated(_ tick: Date, jitter: Duration, configuration: AgentConfiguration, coordination: Coordination) async {
     let coordinator = TickCoordinator(prefix: coordination.prefix, leaseTTL: coordination.leaseTTL, logger: logger)
     let deadline = configuration.nextTick(after: tick) ?? tick.addingTimeInterval(3600)
     let runner = self.runner
     let outcome = await coordinator.run(tick: tick, configuration: configuration, deadline: deadline) {
-      await runner.run(configuration, trigger: .schedule)
+      // The claim is held (its lease renewed) while the jitter passes.
+      try? await Task.sleep(for: jitter)
+      if Task.isCancelled { return nil }
+      return await runner.run(configuration, trigger: .schedule)
     }
     switch outcome {
     case .ran(let run):
@@ -92,6 +98,8 @@ package struct SnapshotScheduler: Service {
       metrics.recordTick(outcome: "elsewhere")
       await runner.recordDoneElsewhere(at: Date())
       logger.info("the tick of \(timestamp(tick)) was taken by the agent of \(quoted(node))")
+    case .busy where Task.isCancelled:
+      logger.notice("the tick of \(timestamp(tick)) was given back: the agent is stopping")
     case .busy:
       metrics.recordTick(outcome: "busy")
       metrics.skippedTicks.increment()

@@ -60,9 +60,9 @@ package struct TickCoordinator: Sendable {
     let connector = EtcdConnector(configuration: configuration.save.connection, logger: logger)
     let timeout = configuration.save.connection.commandTimeout
     let period = configuration.schedule.period(after: tick) ?? .seconds(3600)
-    // The followers start within the jitter bound after the tick; the leader's agent claims
-    // only once that window and a grace for their claims (a quarter of the period, at most
-    // 3 s) have passed, whatever its own jitter was.
+    // The agents claim at the tick (the winner's jitter comes after its claim); the leader's
+    // agent claims only once the jitter bound and a grace (a quarter of the period, at most
+    // 3 s) have passed, so that a follower's claim has all of that time, however loaded.
     let leaderStart = tick.addingTimeInterval((configuration.jitterBound(after: tick) + min(Duration.seconds(3), period / 4)).seconds)
     let ttl = max(2, Int64(leaseTTL.seconds.rounded(.up)))
     let doneTTL = max(60, Int64((period * 2).seconds.rounded(.up)))

@@ -66,9 +66,10 @@ struct AgentCoordinationTests {
 
   @Test("for two minutes at @every 12s: exactly one snapshot per tick cluster-wide, and followers take them rather than the leader")
   func onePerTick() async throws {
-    // The leader's agent waits a quarter of the period (at most 3 s) before it claims a tick,
-    // so that a follower's agent claims it first; at 12 s that is the full 3 s, which a
-    // follower's claim (a connection, a lease, a transaction) needs on a loaded machine.
+    // The followers' agents claim at the tick; the leader's waits the jitter bound (a fifth of
+    // the period) and a quarter of the period (at most 3 s) before it claims: at 12 s that
+    // leaves 5.4 s for a follower's claim (a connection, a lease, a transaction) on a loaded
+    // machine.
     let period: Int64 = 12
     let work = try TemporaryDirectory(prefix: "coord")
     let servers = try await cluster(work)
