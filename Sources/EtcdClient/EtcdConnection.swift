@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
 import SnapshotCore
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -23,14 +24,39 @@ package struct EtcdMember: Sendable {
   /// Streams the backend database: `body` gets the chunks in order, then etcd's 32-byte
   /// SHA-256 trailer as the last chunk (the stream carries it like any other data).
   ///
-  /// No timeout applies: a large database takes as long as it takes. Cancellation is honoured.
+  /// No overall timeout applies: a large database takes as long as it takes. But a stream on
+  /// which nothing arrives for `idleTimeout` while `body` waits for the next chunk (a stopped
+  /// or wedged member: its kernel keeps the connection open) fails; time `body` spends with
+  /// a chunk does not count. Cancellation is honoured.
   package func snapshot<Result: Sendable>(
-    _ body: @Sendable @escaping (SnapshotChunks) async throws -> Result
+    idleTimeout: Duration, _ body: @Sendable @escaping (SnapshotChunks) async throws -> Result
   ) async throws(SnapshotError) -> Result {
     let maintenance = EtcdMaintenance.Client(wrapping: client)
+    let waiting = StreamWait()
+    let url = self.url
     do {
-      return try await maintenance.snapshot(EtcdSnapshotRequest(), metadata: metadata) { response in
-        try await body(SnapshotChunks(messages: response.messages))
+      return try await withThrowingTaskGroup(of: Result?.self) { group in
+        group.addTask {
+          try await maintenance.snapshot(EtcdSnapshotRequest(), metadata: metadata) { response in
+            try await body(SnapshotChunks(messages: response.messages, waiting: waiting))
+          }
+        }
+        group.addTask {
+          while true {
+            try await Task.sleep(for: min(idleTimeout / 4, .seconds(1)))
+            if let since = waiting.since, ContinuousClock.now - since > idleTimeout {
+              throw SnapshotError(
+                .interrupted,
+                "\(url) sent nothing on the snapshot stream for \(GoDuration.format(idleTimeout)): the member may be stopped, wedged or overloaded; check it (or raise --command-timeout: the stream may pause for that long, 30s at least)"
+              )
+            }
+          }
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let result = first else {
+          throw SnapshotError(.internal, "the snapshot stream ended without a result")
+        }
+        return result
       }
     } catch let error as SnapshotError {
       throw error
@@ -44,6 +70,7 @@ package struct EtcdMember: Sendable {
 package struct SnapshotChunks: AsyncSequence, Sendable {
   package typealias Element = Chunk
   let messages: RPCAsyncSequence<EtcdSnapshotResponse, any Error>
+  let waiting: StreamWait
 
   /// One chunk: its bytes and how many bytes etcd says are still to come after it.
   package struct Chunk: Sendable {
@@ -56,15 +83,28 @@ package struct SnapshotChunks: AsyncSequence, Sendable {
   /// Iterates the chunks.
   package struct AsyncIterator: AsyncIteratorProtocol {
     var base: RPCAsyncSequence<EtcdSnapshotResponse, any Error>.AsyncIterator
+    let waiting: StreamWait
     /// The next chunk, or nil at the end of the stream.
     package mutating func next() async throws -> Chunk? {
+      waiting.begin()
+      defer { waiting.end() }
       guard let m = try await base.next() else { return nil }
       return Chunk(blob: m.blob, remainingBytes: m.remainingBytes)
     }
   }
 
   /// Makes an iterator.
-  package func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: messages.makeAsyncIterator()) }
+  package func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: messages.makeAsyncIterator(), waiting: waiting) }
+}
+
+/// Since when the reader of a snapshot stream has been waiting for its next chunk (nil: it
+/// is not waiting), for the idle watchdog.
+final class StreamWait: Sendable {
+  private let state = Mutex<ContinuousClock.Instant?>(nil)
+
+  var since: ContinuousClock.Instant? { state.withLock { $0 } }
+  func begin() { state.withLock { $0 = .now } }
+  func end() { state.withLock { $0 = nil } }
 }
 
 /// Connects to etcd the way etcdctl does and picks the member to snapshot.

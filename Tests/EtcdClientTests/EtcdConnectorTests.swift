@@ -61,13 +61,62 @@ struct EtcdConnectorTests {
     #expect(status.unsuitability == nil)
   }
 
+  @Test("a member stopped (SIGSTOP) mid-stream: the stream fails after the idle bound; a slow reader does not count as idle")
+  func stalledStream() async throws {
+    let server = try await EtcdServer(.etcd35)
+    defer { server.stop() }
+    // Far more than the 1 MiB HTTP/2 window: etcd is still sending when it is stopped.
+    try TestProcess.check(
+      "/usr/bin/env",
+      ["python3", repositoryRoot() + "/Tests/Fixtures/fill-etcd.py", "--endpoint", server.clientURL, "--small", "0", "--big", "24", "--quiet"],
+      timeout: .seconds(300))
+    // The reader sleeps 3 s on its first chunk, three times the idle bound: not idle.
+    let slow = try await connector([server.clientURL]).withHealthyMember { member in
+      try await member.snapshot(idleTimeout: .seconds(1)) { chunks in
+        var count = 0
+        var first = true
+        for try await chunk in chunks {
+          if first {
+            first = false
+            try await Task.sleep(for: .seconds(3))
+          }
+          count += chunk.blob.count
+        }
+        return count
+      }
+    }
+    #expect(slow > 24_000_000, "the whole stream arrived: \(slow)")
+    let pid = try #require(server.pid)
+    let started = ContinuousClock.now
+    do {
+      _ = try await connector([server.clientURL]).withHealthyMember { member in
+        try await member.snapshot(idleTimeout: .seconds(2)) { chunks in
+          var first = true
+          for try await _ in chunks where first {
+            first = false
+            kill(pid, SIGSTOP)
+          }
+          return 0
+        }
+      }
+      kill(pid, SIGCONT)
+      Issue.record("the stream of a stopped member ended without an error")
+    } catch {
+      kill(pid, SIGCONT)
+      let e = try #require(error as? SnapshotError, "\(error)")
+      #expect(e.code == .interrupted && e.message.contains("sent nothing on the snapshot stream for 2s"), "\(e)")
+    }
+    // Not a timing assertion: only that it ended, where before it waited for ever.
+    #expect(ContinuousClock.now - started < .seconds(120), "it ended")
+  }
+
   @Test("the snapshot stream is a bbolt file followed by the SHA-256 of it", arguments: EtcdRelease.allCases)
   func snapshotStream(release: EtcdRelease) async throws {
     let server = try await EtcdServer(release)
     defer { server.stop() }
     try server.putKeys(prefix: "/registry/b/", count: 500)
     let stream = try await connector([server.clientURL]).withHealthyMember { member in
-      try await member.snapshot { chunks in
+      try await member.snapshot(idleTimeout: .seconds(30)) { chunks in
         var out = Stream()
         for try await chunk in chunks {
           out.bytes += chunk.blob

@@ -210,7 +210,9 @@ package struct SaveSnapshot: Sendable {
         "etcd-snapshot-node-name": node, "etcd-snapshot-cluster-id": String(member.status.clusterID, radix: 16),
         "etcd-snapshot-member-id": String(member.status.memberID, radix: 16), "etcd-snapshot-etcd-version": member.status.version,
       ]
-      let streamed = try await member.snapshot { chunks in
+      // A stream that sends nothing for this long, while we wait for it, fails.
+      let idle = max(.seconds(30), configuration.connection.commandTimeout)
+      let streamed = try await member.snapshot(idleTimeout: idle) { chunks in
         // k3s's zip holds one entry named as the plain snapshot.
         let compressor = try compression.compressor(level: level, entryName: name.fileName)
         return try await Self.stream(
