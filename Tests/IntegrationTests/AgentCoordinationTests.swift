@@ -112,9 +112,13 @@ struct AgentCoordinationTests {
     var agents: [AgentProcess?] = []
     // A long period: the holder must be killed before the next tick, when the others give
     // the held tick up (the next one is theirs).
-    let period: Int64 = 60
+    // 60 s was not enough: a loaded run took more than a minute from the stall to the kill.
+    let period: Int64 = 180
     let schedule = "@every \(period)s"
-    let s3Arguments = s3.arguments(endpoint: proxy.endpoint)
+    // The read bound (60 s by default; 280 s here, under the 300 s request bound) must
+    // outlast the test's look at the stall: a loaded run saw the part time out and be retried
+    // past the one-time stall before the kill.
+    let s3Arguments = s3.arguments(endpoint: proxy.endpoint, extra: ["--s3-read-timeout", "280s"])
     for i in 0..<3 {
       agents.append(try await agent(servers, i, work: work, schedule: schedule, extra: s3Arguments, environment: s3.environment))
     }
@@ -141,12 +145,12 @@ struct AgentCoordinationTests {
       }
     }
     // Wait for the held part: the tick's holder is then mid-upload.
-    let deadline = ContinuousClock.now + .seconds(240)
+    let deadline = ContinuousClock.now + .seconds(360)
     var stalledPath: String?
     while stalledPath == nil {
       stalledPath = try proxy.stats().requests.first(where: { $0.fault == "stall" }).map { $0.path ?? "" }
       if stalledPath == nil {
-        guard ContinuousClock.now < deadline else { throw HarnessError("no upload part reached the proxy within 240 s") }
+        guard ContinuousClock.now < deadline else { throw HarnessError("no upload part reached the proxy within 360 s") }
         try await Task.sleep(for: .milliseconds(100))
       }
     }
