@@ -54,7 +54,7 @@ let package = Package(
     ),
     // The byte pipeline's stages: compression (zstd, gzip, k3s's zip), later encryption; and
     // telling a stored file's format by its first bytes.
-    .target(name: "SnapshotPipeline", dependencies: ["SnapshotCore", "EtcdFormats", "CZstd", "CZlib"]),
+    .target(name: "SnapshotPipeline", dependencies: ["SnapshotCore", "EtcdFormats", "AgeFormat", "CZstd", "CZlib"]),
     // Generated protobuf messages and client stubs (regenerate with scripts/gen-protos.sh).
     .target(
       name: "EtcdProto",
@@ -98,7 +98,7 @@ let package = Package(
     .target(
       name: "EtcdSnapshot",
       dependencies: [
-        "SnapshotCore", "SystemFiles", "EtcdFormats", "EtcdClient", "SnapshotStorage", "SnapshotPipeline",
+        "SnapshotCore", "SystemFiles", "EtcdFormats", "EtcdClient", "SnapshotStorage", "SnapshotPipeline", "AgeFormat",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Crypto", package: "swift-crypto"),
       ]

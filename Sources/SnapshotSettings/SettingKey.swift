@@ -66,6 +66,13 @@ extension SettingKey {
   public static let compressLevel = SettingKey("compress-level")
   public static let waitLock = SettingKey("wait-lock")
 
+  // age encryption (save, agent) and decryption (status, verify, restore, cluster-reset).
+  public static let encryptRecipient = SettingKey("encrypt-recipient", isList: true)
+  public static let encryptRecipientsFile = SettingKey("encrypt-recipients-file", isList: true)
+  public static let encryptPassphraseFile = SettingKey("encrypt-passphrase-file")
+  public static let decryptIdentityFile = SettingKey("decrypt-identity-file", isList: true)
+  public static let decryptPassphraseFile = SettingKey("decrypt-passphrase-file")
+
   // prune
   public static let snapshotRetention = SettingKey("snapshot-retention", aliases: ["etcd-snapshot-retention"])
   public static let node = SettingKey("node")
@@ -132,6 +139,7 @@ extension SettingKey {
     .debug, .log, .alsoLogToStderr,
     .endpoints, .cacert, .cert, .key, .insecureSkipTLSVerify, .user, .password, .passwordFile, .dialTimeout, .commandTimeout,
     .dataDir, .dir, .name, .nodeName, .snapshotCompress, .compress, .compressLevel, .waitLock,
+    .encryptRecipient, .encryptRecipientsFile, .encryptPassphraseFile, .decryptIdentityFile, .decryptPassphraseFile,
     .snapshotRetention, .node, .dryRun,
     .output, .details,
     .s3, .s3Endpoint, .s3EndpointCA, .s3SkipSSLVerify, .s3Insecure, .s3AccessKey, .s3SecretKey, .s3SessionToken, .s3CredentialsFile,

@@ -58,6 +58,8 @@ struct AgentCommand: AsyncParsableCommand {
 
   @OptionGroup var compression: CompressionOptions
 
+  @OptionGroup var encryption: EncryptionOptions
+
   @OptionGroup var s3: S3Options
 
   @Option(
@@ -181,6 +183,7 @@ struct AgentCommand: AsyncParsableCommand {
       configuration.coordination = coordination
     }
     compression.apply(to: &configuration.save, &settings)
+    encryption.apply(to: &configuration.save, &settings)
     var problems = configuration.problems()
     let connection = configuration.save.connection
     problems += Self.unreadable([

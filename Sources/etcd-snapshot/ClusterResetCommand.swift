@@ -53,6 +53,8 @@ struct ClusterResetCommand: AsyncParsableCommand {
 
   @OptionGroup var s3: S3Options
 
+  @OptionGroup var decryption: DecryptionOptions
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
@@ -69,6 +71,7 @@ struct ClusterResetCommand: AsyncParsableCommand {
         now: Int64(Date().timeIntervalSince1970))
       options.snapshots = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, settings: settings)
       options.s3 = s3Config
+      options.decryption = decryption.configuration(settings)
       let result = try await ClusterReset(options, logger: invocation.logger()).run()
       for leftover in result.removedLeftovers { note("etcd-snapshot: removed \(leftover), left by a cluster-reset that was killed") }
       let hash = result.restore.hashVerified ? ", SHA-256 verified" : ""

@@ -19,6 +19,8 @@ struct EtcdSnapshotCommand: AsyncParsableCommand {
       77 authentication or permission denied; 78 TLS problem; 130 stopped by SIGINT or SIGTERM.
       """,
     version: toolVersion,
-    subcommands: [Save.self, List.self, Delete.self, Prune.self, Status.self, Verify.self, Restore.self, ClusterResetCommand.self, AgentCommand.self]
+    subcommands: [
+      Save.self, List.self, Delete.self, Prune.self, Status.self, Verify.self, Restore.self, ClusterResetCommand.self, Rekey.self, AgentCommand.self,
+    ]
   )
 }

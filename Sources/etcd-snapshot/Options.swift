@@ -119,6 +119,61 @@ struct CompressionOptions: ParsableArguments {
   }
 }
 
+/// Whom `save` and the agent encrypt to (age): `--encrypt-recipient`, repeatable,
+/// `--encrypt-recipients-file`, repeatable, or `--encrypt-passphrase-file`.
+struct EncryptionOptions: ParsableArguments {
+  @Option(
+    name: .customLong("encrypt-recipient"),
+    help: help(
+      "Encrypt the snapshot (age, NAME.age) to this public key (age1..., as age-keygen prints); repeatable. Only the identity's holder can read it.",
+      .encryptRecipient, valueName: "age1..."))
+  var recipients: [String] = []
+
+  @Option(
+    name: .customLong("encrypt-recipients-file"),
+    help: help("Encrypt to the age1... public keys in this file, one per line (# comments); repeatable.", .encryptRecipientsFile, valueName: "file"))
+  var recipientFiles: [String] = []
+
+  @Option(
+    name: .customLong("encrypt-passphrase-file"),
+    help: help(
+      "Encrypt with the passphrase on this file's first line (age's scrypt), instead of recipients.", .encryptPassphraseFile, valueName: "file"))
+  var passphraseFile: String?
+
+  func configuration(_ settings: SettingsReader) -> EncryptionConfiguration {
+    EncryptionConfiguration(
+      recipients: settings.list(.encryptRecipient, flag: recipients),
+      recipientFiles: settings.list(.encryptRecipientsFile, flag: recipientFiles),
+      passphraseFile: settings.string(.encryptPassphraseFile, flag: passphraseFile))
+  }
+
+  func apply(to configuration: inout SaveConfiguration, _ settings: inout SettingsReader) {
+    configuration.encryption = self.configuration(settings)
+  }
+}
+
+/// How the readers decrypt an age-encrypted snapshot: `--decrypt-identity-file`, repeatable,
+/// or `--decrypt-passphrase-file`.
+struct DecryptionOptions: ParsableArguments {
+  @Option(
+    name: .customLong("decrypt-identity-file"),
+    help: help(
+      "Decrypt an encrypted snapshot with the age identities in this file (age-keygen's AGE-SECRET-KEY-1... lines); repeatable.",
+      .decryptIdentityFile, valueName: "file"))
+  var identityFiles: [String] = []
+
+  @Option(
+    name: .customLong("decrypt-passphrase-file"),
+    help: help("Decrypt a passphrase-encrypted snapshot with the passphrase on this file's first line.", .decryptPassphraseFile, valueName: "file"))
+  var passphraseFile: String?
+
+  func configuration(_ settings: SettingsReader) -> DecryptionConfiguration {
+    DecryptionConfiguration(
+      identityFiles: settings.list(.decryptIdentityFile, flag: identityFiles),
+      passphraseFile: settings.string(.decryptPassphraseFile, flag: passphraseFile))
+  }
+}
+
 /// Options every command has: k3s's `--debug`, `--config`, `--log`, `--alsologtostderr`.
 struct GlobalOptions: ParsableArguments {
   @Flag(name: .customLong("debug"), help: help("Print the underlying error causes and debug messages.", .debug))

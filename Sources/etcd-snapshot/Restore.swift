@@ -76,6 +76,8 @@ struct Restore: AsyncParsableCommand {
 
   @OptionGroup var s3: S3Options
 
+  @OptionGroup var decryption: DecryptionOptions
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
@@ -102,7 +104,7 @@ struct Restore: AsyncParsableCommand {
         }
       }
       try invocation.check(settings)
-      let source = SnapshotSource(snapshot, storage: storage, s3: s3Config)
+      let source = SnapshotSource(snapshot, storage: storage, s3: s3Config, decryption: decryption.configuration(settings))
       let outcome = try await RestoreSnapshot(RestoreConfiguration(source: source, options: options, bump: bump), logger: invocation.logger()).run()
       report(outcome, options: options)
     }

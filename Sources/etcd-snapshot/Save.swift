@@ -39,6 +39,8 @@ struct Save: AsyncParsableCommand {
 
   @OptionGroup var compression: CompressionOptions
 
+  @OptionGroup var encryption: EncryptionOptions
+
   @OptionGroup var s3: S3Options
 
   @OptionGroup var lock: LockOptions
@@ -58,6 +60,7 @@ struct Save: AsyncParsableCommand {
     config.s3 = s3.configuration(&settings)
     config.waitLock = lock.duration(&settings)
     compression.apply(to: &config, &settings)
+    encryption.apply(to: &config, &settings)
     try invocation.check(settings, config.problems())
     let save = SaveSnapshot(configuration: config, logger: invocation.logger())
     let draw: @Sendable (SaveProgress) -> Void = { drawProgress($0) }
@@ -70,7 +73,13 @@ struct Save: AsyncParsableCommand {
     let m = result.metadata
     let secs = seconds(result.duration)
     let rate = secs > 0 ? " (\(humanBytes(Int64(Double(m.size) / secs)))/s)" : ""
-    let stored = m.compression.map { ", stored \($0.rawValue) in \(humanBytes(m.stored.size))" } ?? ""
+    let layers = [
+      m.compression?.rawValue,
+      m.encryption.map {
+        m.recipients == ["passphrase"] ? "encrypted (\($0)) with a passphrase" : "encrypted (\($0)) to \(m.recipients?.count ?? 0) recipient(s)"
+      },
+    ].compactMap { $0 }
+    let stored = layers.isEmpty ? "" : ", stored \(layers.joined(separator: ", ")) in \(humanBytes(m.stored.size))"
     print(result.path)
     print(
       "saved \(m.name): \(humanBytes(m.size))\(stored), revision \(m.revision), etcd \(m.etcdVersion), member \(m.memberID) of cluster \(m.clusterID), sha256 verified, \(String(format: "%.2f", secs))s\(rate)"

@@ -30,6 +30,8 @@ struct Status: AsyncParsableCommand {
 
   @OptionGroup var s3: S3Options
 
+  @OptionGroup var decryption: DecryptionOptions
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
@@ -43,7 +45,9 @@ struct Status: AsyncParsableCommand {
         output = .table
       }
       try invocation.check(settings)
-      let report = try await ReadSnapshotStatus(SnapshotSource(snapshot, storage: storage, s3: s3Config), logger: invocation.logger()).run()
+      let report = try await ReadSnapshotStatus(
+        SnapshotSource(snapshot, storage: storage, s3: s3Config, decryption: decryption.configuration(settings)), logger: invocation.logger()
+      ).run()
       let f = report.figures
       switch output {
       case .json:

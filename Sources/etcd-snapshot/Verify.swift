@@ -32,6 +32,8 @@ struct Verify: AsyncParsableCommand {
 
   @OptionGroup var s3: S3Options
 
+  @OptionGroup var decryption: DecryptionOptions
+
   @OptionGroup var global: GlobalOptions
 
   func validate() throws {
@@ -46,7 +48,7 @@ struct Verify: AsyncParsableCommand {
       let s3Config = s3.configuration(&settings)
       try invocation.check(settings)
       let selection = all ? VerifySelection.all : .named(snapshots)
-      let configuration = VerifyConfiguration(storage: storage, s3: s3Config, selection: selection)
+      let configuration = VerifyConfiguration(storage: storage, s3: s3Config, selection: selection, decryption: decryption.configuration(settings))
       let summary = try await VerifySnapshots(configuration, logger: invocation.logger()).run { verified in
         if let problem = verified.problem {
           print("\(verified.label): FAILED: \(problem)")

@@ -54,12 +54,14 @@ extension SnapshotReference {
   /// the sidecar record (or etcd's trailer) while it streams, and removed after `body`.
   /// Without `s3`, as `resolve`.
   package static func withLocalFile<T: Sendable>(
-    _ argument: String, in storage: SnapshotDirectoryConfiguration, s3: S3Configuration?, logger: Logger,
+    _ argument: String, in storage: SnapshotDirectoryConfiguration, s3: S3Configuration?,
+    decryption: DecryptionConfiguration = DecryptionConfiguration(), logger: Logger,
     _ body: (_ path: String, _ metadata: SnapshotMetadata?) async throws -> T
   ) async throws(SnapshotError) -> T {
     guard let s3 else {
       let (path, metadata) = try resolve(argument, in: storage)
-      return try await PlainSnapshot.with(path, address: path, record: metadata) { plain, _ in try await body(plain, metadata) }
+      return try await PlainSnapshot.with(path, address: path, record: metadata, decryption: decryption) { plain, _ in try await body(plain, metadata)
+      }
     }
     let store = LocalSnapshotStore(directory: storage.snapshotDirectory)
     try store.prepare()
@@ -74,7 +76,9 @@ extension SnapshotReference {
       return try await S3Client.with(s3, logger: logger) { client in
         let path = folder + "/" + argument
         let record = try await S3SnapshotStore(client: client).download(name: argument, to: path)
-        return try await PlainSnapshot.with(path, address: s3.address(of: argument)) { plain, _ in try await body(plain, record) }
+        return try await PlainSnapshot.with(path, address: s3.address(of: argument), record: record, decryption: decryption) { plain, _ in
+          try await body(plain, record)
+        }
       }
     } catch {
       throw SnapshotError.wrapping(error)

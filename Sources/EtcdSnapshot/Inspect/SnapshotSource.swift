@@ -10,12 +10,18 @@ package struct SnapshotSource: Sendable {
   package var storage: SnapshotDirectoryConfiguration
   /// The bucket folder, with `--s3`.
   package var s3: S3Configuration?
+  /// The identities an encrypted snapshot is decrypted with (`--decrypt-identity-file`).
+  package var decryption: DecryptionConfiguration
 
   /// The snapshot `argument`.
-  package init(_ argument: String, storage: SnapshotDirectoryConfiguration, s3: S3Configuration? = nil) {
+  package init(
+    _ argument: String, storage: SnapshotDirectoryConfiguration, s3: S3Configuration? = nil,
+    decryption: DecryptionConfiguration = DecryptionConfiguration()
+  ) {
     self.argument = argument
     self.storage = storage
     self.s3 = s3
+    self.decryption = decryption
   }
 
   /// How messages name the snapshot read from `path`: its `s3://` address, or the path.
@@ -28,6 +34,6 @@ package struct SnapshotSource: Sendable {
   package func withLocalFile<T: Sendable>(
     logger: Logger, _ body: (_ path: String, _ metadata: SnapshotMetadata?) async throws -> T
   ) async throws(SnapshotError) -> T {
-    try await SnapshotReference.withLocalFile(argument, in: storage, s3: s3, logger: logger, body)
+    try await SnapshotReference.withLocalFile(argument, in: storage, s3: s3, decryption: decryption, logger: logger, body)
   }
 }

@@ -17,12 +17,18 @@ package struct VerifyConfiguration: Sendable {
   package var s3: S3Configuration?
   /// The snapshots.
   package var selection: VerifySelection
+  /// The identities encrypted snapshots are decrypted with (`--decrypt-identity-file`).
+  package var decryption = DecryptionConfiguration()
 
   /// A verify of `selection`.
-  package init(storage: SnapshotDirectoryConfiguration, s3: S3Configuration? = nil, selection: VerifySelection) {
+  package init(
+    storage: SnapshotDirectoryConfiguration, s3: S3Configuration? = nil, selection: VerifySelection,
+    decryption: DecryptionConfiguration = DecryptionConfiguration()
+  ) {
     self.storage = storage
     self.s3 = s3
     self.selection = selection
+    self.decryption = decryption
   }
 }
 
@@ -98,7 +104,7 @@ package struct VerifySnapshots: Sendable {
     for target in targets {
       let verified: VerifiedSnapshot
       if target.remote {
-        let source = SnapshotSource(target.argument, storage: configuration.storage, s3: configuration.s3)
+        let source = SnapshotSource(target.argument, storage: configuration.storage, s3: configuration.s3, decryption: configuration.decryption)
         do {
           let report = try await source.withLocalFile(logger: logger) { path, metadata in try await Self.check(path: path, metadata: metadata) }
           verified = VerifiedSnapshot(label: target.label, report: report)
@@ -106,13 +112,19 @@ package struct VerifySnapshots: Sendable {
           verified = VerifiedSnapshot(label: target.label, failure: error.message)
         }
       } else {
-        // A compressed file (k3s's .zip, zstd, gzip) is expanded first; damage found while
-        // expanding is this snapshot's failure, as a damaged bbolt file is.
+        // A compressed file (k3s's .zip, zstd, gzip) is expanded first, an encrypted one
+        // decrypted; damage found on the way is this snapshot's failure, as a damaged bbolt
+        // file is. A missing or wrong identity is not: it stops the command.
         do {
-          let report = try await PlainSnapshot.with(target.argument, address: target.argument, record: target.metadata) { path, format in
+          let report = try await PlainSnapshot.with(
+            target.argument, address: target.argument, record: target.metadata, decryption: configuration.decryption
+          ) { path, layout in
             var report = try await Self.check(path: path, metadata: target.metadata)
-            if let metadata = target.metadata, let compression = format.compression, compression != .plain, metadata.storedSHA256 != nil {
-              report.passed.insert("the \(compression.rawValue) file's size and SHA-256 match the metadata record", at: 0)
+            if layout.encrypted {
+              report.passed.insert("decrypted: the age header and every payload chunk authenticated", at: 0)
+            }
+            if let metadata = target.metadata, !layout.isPlain, metadata.storedSHA256 != nil {
+              report.passed.insert("the \(layout.description) file's size and SHA-256 match the metadata record", at: 0)
             }
             return report
           }

@@ -24,6 +24,8 @@ package struct ClusterResetOptions: Sendable {
   package var snapshots: SnapshotDirectoryConfiguration?
   /// The bucket folder that `restorePath` names, with `--s3`.
   package var s3: S3Configuration?
+  /// How an encrypted `restorePath` is decrypted (`--decrypt-identity-file`).
+  package var decryption = DecryptionConfiguration()
   /// This member's name; `nil` means the name the old data directory records.
   package var name: String?
   /// Comma-separated peer URLs; `nil` means the URLs the old data directory records.
@@ -109,7 +111,7 @@ package struct ClusterReset: Sendable {
     guard let storage = options.snapshots else {
       throw SnapshotError(.invalidConfiguration, "no snapshot directory to look up --restore-path \(quoted(restorePath)) in: give its path")
     }
-    let source = SnapshotSource(restorePath, storage: storage, s3: options.s3)
+    let source = SnapshotSource(restorePath, storage: storage, s3: options.s3, decryption: options.decryption)
     return try await source.withLocalFile(logger: logger) { path, _ in
       var copy = options
       copy.restorePath = path

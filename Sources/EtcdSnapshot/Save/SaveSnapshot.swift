@@ -1,3 +1,4 @@
+import AgeFormat
 import Crypto
 import EtcdClient
 import EtcdFormats
@@ -49,7 +50,8 @@ package struct SaveOutcome: Sendable {
 /// Order of effects, so that a failure at any step leaves nothing half-done:
 /// 1. the directory is created/checked before etcd is contacted;
 /// 2. the stream is hashed (etcd's trailer, the snapshot's SHA-256), compressed when asked
-///    (`--compress`), hashed again as stored, and written to `<file>.part` (0600);
+///    (`--compress`), encrypted when asked (`--encrypt-recipient`), hashed again as stored,
+///    and written to `<file>.part` (0600);
 /// 3. etcd's SHA-256 trailer is checked, the file fsynced;
 /// 4. the metadata record is written (atomically), then the `.part` renamed and the directory
 ///    fsynced. A snapshot is never listed without its record, and a failure before the rename
@@ -194,6 +196,9 @@ package struct SaveSnapshot: Sendable {
     onMemberChosen: @escaping @Sendable (String, MemberStatus) -> Void,
     onProgress: (@Sendable (SaveProgress) -> Void)?
   ) async throws(SnapshotError) -> SaveResult {
+    // Recipients are read before etcd is asked: a bad one costs no snapshot.
+    let recipients = configuration.encryption.isEnabled ? try configuration.encryption.loadRecipients() : []
+    let described = configuration.encryption.describedRecipients(recipients)
     let connector = EtcdConnector(configuration: configuration.connection, logger: logger)
     let prefix = configuration.namePrefix
     let node = configuration.nodeName
@@ -215,14 +220,18 @@ package struct SaveSnapshot: Sendable {
       let streamed = try await member.snapshot(idleTimeout: idle) { chunks in
         // k3s's zip holds one entry named as the plain snapshot.
         let compressor = try compression.compressor(level: level, entryName: name.fileName)
+        // Encryption comes last: compressed ciphertext would not shrink. A fresh file key each time.
+        let encryptor = recipients.isEmpty ? nil : try AgeEncryptStage(recipients: recipients)
+        let stages: [any ByteStage] = [compressor, encryptor].compactMap { $0 }
         return try await Self.stream(
-          chunks, into: store, fileName: fileName, stages: StageChain(compressor.map { [$0] } ?? []), start: start,
+          chunks, into: store, fileName: fileName, stages: StageChain(stages), start: start,
           onProgress: onProgress, tail: tail.map { ($0, objectMetadata) }
         ) {
           check, stored, partPath in
           // The revision inside the file, which may be newer than the pre-flight Status said.
-          // A compressed file is not read back: its record has the revision when the save began.
-          let revision = FileInspection.inspect(partPath).revision ?? member.status.revision
+          // A compressed or encrypted file is not read back: its record has the revision when
+          // the save began.
+          let revision = stages.isEmpty ? FileInspection.inspect(partPath).revision ?? member.status.revision : member.status.revision
           var metadata = SnapshotMetadata(
             name: name, fileName: fileName, size: check.byteCount, sha256: hex(check.fileSHA256), revision: revision,
             etcdVersion: member.status.version, clusterID: member.status.clusterID,
@@ -230,8 +239,14 @@ package struct SaveSnapshot: Sendable {
             verified: true)
           if compression != .plain {
             metadata.compression = compression
+          }
+          if !stages.isEmpty {
             metadata.storedSize = stored.size
             metadata.storedSHA256 = stored.sha256
+          }
+          if encryptor != nil {
+            metadata.encryption = "age"
+            metadata.recipients = described
           }
           return metadata
         }
@@ -271,8 +286,8 @@ package struct SaveSnapshot: Sendable {
           expectedFileSize = SnapshotTrailerVerifier.announcedFileSize(
             remainingBytes: chunk.remainingBytes, firstChunkBytes: chunk.blob.count)
           if let (growing, objectMetadata) = tail {
-            // The upload plans its parts by the plain size: a compressed file is at most a few
-            // header bytes larger.
+            // The upload plans its parts by the plain size, with twice the room it needs: a
+            // compressed or encrypted file is at most a few bytes per 64 KiB larger.
             growing.started(name: fileName, path: file.partPath, expectedSize: expectedFileSize, objectMetadata: objectMetadata)
           }
         }

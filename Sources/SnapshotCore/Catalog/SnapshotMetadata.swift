@@ -29,6 +29,11 @@ package struct SnapshotMetadata: Codable, Sendable, Equatable {
   package var storedSize: Int64?
   /// SHA-256 of the stored file when it is not the plain snapshot; nil: `sha256`.
   package var storedSHA256: String?
+  /// How the stored file is encrypted (`age`); nil: not encrypted.
+  package var encryption: String?
+  /// Whom it is encrypted to: the `age1…` public keys, or `passphrase`; named when an
+  /// identity does not fit.
+  package var recipients: [String]?
   /// The store revision inside the snapshot.
   package var revision: Int64
   /// etcd server version reported by Status.

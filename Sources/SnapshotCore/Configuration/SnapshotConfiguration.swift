@@ -60,9 +60,14 @@ package struct SaveConfiguration: Sendable, Codable {
   package var compression: SnapshotCompression = .plain
   /// The compression level (`--compress-level`); nil: the compression's default.
   package var compressionLevel: Int?
+  /// Whom the stored file is encrypted to (`--encrypt-recipient`, …); off by default.
+  package var encryption = EncryptionConfiguration()
 
-  /// The file name a snapshot named `name` is stored under: with the suffix of its compression.
-  package func fileName(of name: SnapshotName) -> String { name.fileName + compression.fileSuffix }
+  /// The file name a snapshot named `name` is stored under: with the suffix of its
+  /// compression, then `.age` when it is encrypted (`NAME.zst.age`).
+  package func fileName(of name: SnapshotName) -> String {
+    name.fileName + compression.fileSuffix + (encryption.isEnabled ? EncryptionConfiguration.fileSuffix : "")
+  }
 
   /// Makes a configuration with k3s's defaults.
   package init(connection: ConnectionConfiguration, storage: SnapshotDirectoryConfiguration, nodeName: String) {
@@ -87,6 +92,7 @@ package struct SaveConfiguration: Sendable, Codable {
         problems.append("--compress-level needs --compress zstd, gzip or zip: the snapshot is not compressed")
       }
     }
+    problems += encryption.problems()
     if let s3 { problems += s3.problems() }
     return problems
   }

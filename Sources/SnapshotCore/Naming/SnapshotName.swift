@@ -19,6 +19,19 @@ package struct SnapshotName: Hashable, Sendable, Codable {
   /// The suffixes of compressed snapshots: k3s's `.zip`, and `.zst` and `.gz`.
   package static let compressedSuffixes = SnapshotCompression.allCases.map(\.fileSuffix).filter { !$0.isEmpty }
 
+  /// `fileName` without the suffixes of how it is stored: `.age` (encrypted), then the
+  /// compression's (`x.zst.age` -> `x`).
+  package static func strippingStoredSuffixes(_ fileName: Substring) -> Substring {
+    var name = fileName
+    if name.hasSuffix(EncryptionConfiguration.fileSuffix) && name.count > EncryptionConfiguration.fileSuffix.count {
+      name = name.dropLast(EncryptionConfiguration.fileSuffix.count)
+    }
+    for suffix in compressedSuffixes where name.hasSuffix(suffix) && name.count > suffix.count {
+      return name.dropLast(suffix.count)
+    }
+    return name
+  }
+
   /// Makes a name from its parts; validate them with `validateComponent` first.
   package init(prefix: String, node: String, timestamp: Int64) {
     self.prefix = prefix
@@ -33,16 +46,13 @@ package struct SnapshotName: Hashable, Sendable, Codable {
   package var group: String { "\(prefix)-\(node)" }
 
   /// Parses a file name of the form `<group>-<digits>`, optionally followed by the suffix of
-  /// a compressed snapshot (`.zip` as k3s writes, `.zst`, `.gz`); nil for anything else. The
+  /// a compressed snapshot (`.zip` as k3s writes, `.zst`, `.gz`) and then `.age` for an
+  /// encrypted one; nil for anything else. The
   /// suffix is not part of the result: a listed entry keeps its file name.
   ///
   /// `preferredPrefixes` are tried before `knownPrefixes` when splitting the group.
   package static func parse(_ fileName: String, preferredPrefixes: [String] = []) -> SnapshotName? {
-    var fileName = Substring(fileName)
-    for suffix in compressedSuffixes where fileName.hasSuffix(suffix) {
-      fileName = fileName.dropLast(suffix.count)
-      break
-    }
+    let fileName = strippingStoredSuffixes(Substring(fileName))
     guard let dash = fileName.lastIndex(of: "-") else { return nil }
     let digits = fileName[fileName.index(after: dash)...]
     guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
