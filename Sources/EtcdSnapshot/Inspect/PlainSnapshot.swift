@@ -70,9 +70,10 @@ package enum PlainSnapshot {
     defer { try? FileManager.default.removeItem(atPath: folder) }
     let plain = folder + "/" + plainName(of: path)
     let expected = record.flatMap { $0.storedSHA256 == nil ? nil : $0.stored }
+    let decryptWith = identities
     let layout = try await BlockingWork.run { isStopped throws(SnapshotError) in
       let expanded = try expand(
-        path, to: plain, identities: identities, compression: compression, address: address, record: record, isStopped: isStopped)
+        path, to: plain, identities: decryptWith, compression: compression, address: address, record: record, isStopped: isStopped)
       if let expected, expected.size != expanded.size || expected.sha256 != expanded.sha256 {
         throw SnapshotError(
           .corrupt,
@@ -186,10 +187,17 @@ package enum PlainSnapshot {
           layout.compression = c
           stage = try c.decompressor()
         }
-        try held.withUnsafeBytes { (raw) throws(SnapshotError) in try expandPlain(raw) }
+        try expandPlain(array: held)
       } else {
-        try bytes.withUnsafeBytes { (raw) throws(SnapshotError) in try expandPlain(raw) }
+        try expandPlain(array: bytes)
       }
+    }
+    func expandPlain(array: [UInt8]) throws(SnapshotError) {
+      var failure: SnapshotError?
+      array.withUnsafeBytes { raw in
+        do throws(SnapshotError) { try expandPlain(raw) } catch { failure = error }
+      }
+      if let failure { throw failure }
     }
     do throws(SnapshotError) {
       while true {
