@@ -73,6 +73,17 @@ extension SettingKey {
   public static let decryptIdentityFile = SettingKey("decrypt-identity-file", isList: true)
   public static let decryptPassphraseFile = SettingKey("decrypt-passphrase-file")
 
+  // Restore bundles (save, agent; restore and cluster-reset unpack them).
+  public static let bundle = SettingKey("bundle", isList: true)
+  public static let bundlePreset = SettingKey("bundle-preset")
+  public static let bundleRoot = SettingKey("bundle-root")
+  public static let bundleRecipient = SettingKey("bundle-recipient", isList: true)
+  public static let bundleRecipientsFile = SettingKey("bundle-recipients-file", isList: true)
+  public static let bundlePassphraseFile = SettingKey("bundle-passphrase-file")
+  public static let bundleDir = SettingKey("bundle-dir")
+  public static let bundleS3Folder = SettingKey("bundle-s3-folder")
+  public static let bundleTo = SettingKey("bundle-to")
+
   // prune
   public static let snapshotRetention = SettingKey("snapshot-retention", aliases: ["etcd-snapshot-retention"])
   public static let node = SettingKey("node")
@@ -140,6 +151,8 @@ extension SettingKey {
     .endpoints, .cacert, .cert, .key, .insecureSkipTLSVerify, .user, .password, .passwordFile, .dialTimeout, .commandTimeout,
     .dataDir, .dir, .name, .nodeName, .snapshotCompress, .compress, .compressLevel, .waitLock,
     .encryptRecipient, .encryptRecipientsFile, .encryptPassphraseFile, .decryptIdentityFile, .decryptPassphraseFile,
+    .bundle, .bundlePreset, .bundleRoot, .bundleRecipient, .bundleRecipientsFile, .bundlePassphraseFile, .bundleDir, .bundleS3Folder,
+    .bundleTo,
     .snapshotRetention, .node, .dryRun,
     .output, .details,
     .s3, .s3Endpoint, .s3EndpointCA, .s3SkipSSLVerify, .s3Insecure, .s3AccessKey, .s3SecretKey, .s3SessionToken, .s3CredentialsFile,

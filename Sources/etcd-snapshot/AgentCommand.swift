@@ -59,6 +59,7 @@ struct AgentCommand: AsyncParsableCommand {
   @OptionGroup var compression: CompressionOptions
 
   @OptionGroup var encryption: EncryptionOptions
+  @OptionGroup var bundle: BundleOptions
 
   @OptionGroup var s3: S3Options
 
@@ -184,6 +185,7 @@ struct AgentCommand: AsyncParsableCommand {
     }
     compression.apply(to: &configuration.save, &settings)
     encryption.apply(to: &configuration.save, &settings)
+    bundle.apply(to: &configuration.save, &settings)
     var problems = configuration.problems()
     let connection = configuration.save.connection
     problems += Self.unreadable([

@@ -55,6 +55,8 @@ struct ClusterResetCommand: AsyncParsableCommand {
 
   @OptionGroup var decryption: DecryptionOptions
 
+  @OptionGroup var bundleTo: BundleToOption
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
@@ -72,12 +74,14 @@ struct ClusterResetCommand: AsyncParsableCommand {
       options.snapshots = DirectoryOptions.configuration(dataDir: nil, dir: snapshotDir, settings: settings)
       options.s3 = s3Config
       options.decryption = decryption.configuration(settings)
+      options.bundleTo = bundleTo.value(settings)
       let result = try await ClusterReset(options, logger: invocation.logger()).run()
       for leftover in result.removedLeftovers { note("etcd-snapshot: removed \(leftover), left by a cluster-reset that was killed") }
       let hash = result.restore.hashVerified ? ", SHA-256 verified" : ""
       print(
         "cluster reset of \(dataDir) from \(result.source): member \(result.name) (\(result.peerURLs.joined(separator: ","))), revision \(result.restore.revision)\(hash); the old data dir is kept at \(result.oldDataDir)"
       )
+      if let b = result.bundle { print("unpacked the bundle \(b.address) into \(b.directory): \(b.entries) entries") }
       print(result.instructions, terminator: "")
     }
   }

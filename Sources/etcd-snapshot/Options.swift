@@ -152,6 +152,83 @@ struct EncryptionOptions: ParsableArguments {
   }
 }
 
+/// The restore bundle `save` and the agent make with each snapshot: `--bundle PATH`
+/// (repeatable), `--bundle-preset`, its own recipients and places.
+struct BundleOptions: ParsableArguments {
+  @Option(
+    name: .customLong("bundle"),
+    help: help(
+      "Keep this file or folder (absolute path) in the snapshot's restore bundle, NAME.bundle.tar, stored apart; repeatable.", .bundle,
+      valueName: "path"))
+  var paths: [String] = []
+
+  @Option(
+    name: .customLong("bundle-preset"),
+    help: help("Bundle what a restore of this distribution needs: openshift, k3s, rke2 or kubeadm (paths in the README).", .bundlePreset))
+  var preset: String?
+
+  @Option(
+    name: .customLong("bundle-root"),
+    help: help("Look the preset's paths up under this folder instead of / (a node's disk mounted elsewhere).", .bundleRoot, valueName: "dir"))
+  var root: String?
+
+  @Option(
+    name: .customLong("bundle-recipient"),
+    help: help("Encrypt the bundle to this age1... key instead of the snapshot's recipients; repeatable.", .bundleRecipient, valueName: "age1..."))
+  var recipients: [String] = []
+
+  @Option(
+    name: .customLong("bundle-recipients-file"),
+    help: help("Encrypt the bundle to the age1... keys in this file; repeatable.", .bundleRecipientsFile, valueName: "file"))
+  var recipientFiles: [String] = []
+
+  @Option(
+    name: .customLong("bundle-passphrase-file"),
+    help: help("Encrypt the bundle with the passphrase on this file's first line.", .bundlePassphraseFile, valueName: "file"))
+  var passphraseFile: String?
+
+  @Option(
+    name: .customLong("bundle-dir"), help: help("Write bundles here (default DIR/bundles).", .bundleDir, valueName: "dir"))
+  var directory: String?
+
+  @Option(
+    name: .customLong("bundle-s3-folder"),
+    help: help("With --s3, upload bundles to this folder of the bucket (default S3-FOLDER/bundles).", .bundleS3Folder, valueName: "folder"))
+  var s3Folder: String?
+
+  func apply(to configuration: inout SaveConfiguration, _ settings: inout SettingsReader) {
+    var bundle = BundleConfiguration()
+    bundle.paths = settings.list(.bundle, flag: paths)
+    if let asked = settings.sourced(.bundlePreset, flag: preset) {
+      if let p = BundlePreset(rawValue: asked.value.lowercased()) {
+        bundle.preset = p
+      } else {
+        settings.report(asked, "is not a bundle preset: use openshift, k3s, rke2 or kubeadm")
+      }
+    }
+    if let r = settings.string(.bundleRoot, flag: root) { bundle.root = r }
+    bundle.encryption = EncryptionConfiguration(
+      recipients: settings.list(.bundleRecipient, flag: recipients),
+      recipientFiles: settings.list(.bundleRecipientsFile, flag: recipientFiles),
+      passphraseFile: settings.string(.bundlePassphraseFile, flag: passphraseFile))
+    bundle.directory = settings.string(.bundleDir, flag: directory)
+    bundle.s3Folder = settings.string(.bundleS3Folder, flag: s3Folder)
+    configuration.bundle = bundle
+  }
+}
+
+/// `restore --bundle-to DIR`, `cluster-reset --bundle-to DIR`.
+struct BundleToOption: ParsableArguments {
+  @Option(
+    name: .customLong("bundle-to"),
+    help: help(
+      "Also unpack the snapshot's restore bundle into this folder (/ puts the files back where they were), after checking it whole.",
+      .bundleTo, valueName: "dir"))
+  var bundleTo: String?
+
+  func value(_ settings: SettingsReader) -> String? { settings.string(.bundleTo, flag: bundleTo) }
+}
+
 /// How the readers decrypt an age-encrypted snapshot: `--decrypt-identity-file`, repeatable,
 /// or `--decrypt-passphrase-file`.
 struct DecryptionOptions: ParsableArguments {

@@ -78,6 +78,8 @@ struct Restore: AsyncParsableCommand {
 
   @OptionGroup var decryption: DecryptionOptions
 
+  @OptionGroup var bundleTo: BundleToOption
+
   @OptionGroup var global: GlobalOptions
 
   func run() async throws {
@@ -105,7 +107,7 @@ struct Restore: AsyncParsableCommand {
       }
       try invocation.check(settings)
       let source = SnapshotSource(snapshot, storage: storage, s3: s3Config, decryption: decryption.configuration(settings))
-      let outcome = try await RestoreSnapshot(RestoreConfiguration(source: source, options: options, bump: bump), logger: invocation.logger()).run()
+      let outcome = try await RestoreSnapshot(RestoreConfiguration(source: source, options: options, bump: bump, bundleTo: bundleTo.value(settings)), logger: invocation.logger()).run()
       report(outcome, options: options)
     }
   }
@@ -123,6 +125,7 @@ struct Restore: AsyncParsableCommand {
     if options.walDir != nil { start += " --wal-dir \(result.walDir)" }
     start += " --initial-advertise-peer-urls \(result.member.peerURLs.joined(separator: ","))"
     start += " --initial-cluster \(options.initialCluster) --listen-peer-urls ... --listen-client-urls ... --advertise-client-urls ..."
+    if let b = outcome.bundle { print("unpacked the bundle \(b.address) into \(b.directory): \(b.entries) entries") }
     note("etcd-snapshot: start etcd on it with the same membership, e.g.:\n  \(start)")
   }
 }

@@ -41,6 +41,8 @@ struct Save: AsyncParsableCommand {
 
   @OptionGroup var encryption: EncryptionOptions
 
+  @OptionGroup var bundle: BundleOptions
+
   @OptionGroup var s3: S3Options
 
   @OptionGroup var lock: LockOptions
@@ -61,6 +63,7 @@ struct Save: AsyncParsableCommand {
     config.waitLock = lock.duration(&settings)
     compression.apply(to: &config, &settings)
     encryption.apply(to: &config, &settings)
+    bundle.apply(to: &config, &settings)
     try invocation.check(settings, config.problems())
     let save = SaveSnapshot(configuration: config, logger: invocation.logger())
     let draw: @Sendable (SaveProgress) -> Void = { drawProgress($0) }
@@ -84,6 +87,10 @@ struct Save: AsyncParsableCommand {
     print(
       "saved \(m.name): \(humanBytes(m.size))\(stored), revision \(m.revision), etcd \(m.etcdVersion), member \(m.memberID) of cluster \(m.clusterID), sha256 verified, \(String(format: "%.2f", secs))s\(rate)"
     )
+    if let b = m.bundle {
+      let whom = b.encryption == nil ? "not encrypted" : b.recipients == ["passphrase"] ? "encrypted with a passphrase" : "encrypted to \(b.recipients?.count ?? 0) recipient(s)"
+      print("bundle \(b.path): \(b.entries) entries, \(humanBytes(b.size)), \(whom)\(b.uploadedTo.map { ", uploaded \($0)" } ?? "")")
+    }
     if let upload = result.upload {
       print("uploaded \(upload.address) (\(upload.parts) part\(upload.parts == 1 ? "" : "s"), size checked)")
     }

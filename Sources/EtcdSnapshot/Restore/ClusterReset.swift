@@ -26,6 +26,9 @@ package struct ClusterResetOptions: Sendable {
   package var s3: S3Configuration?
   /// How an encrypted `restorePath` is decrypted (`--decrypt-identity-file`).
   package var decryption = DecryptionConfiguration()
+  /// `--bundle-to DIR`: also unpack the bundle the snapshot's record names, checked before
+  /// anything is moved.
+  package var bundleTo: String?
   /// This member's name; `nil` means the name the old data directory records.
   package var name: String?
   /// Comma-separated peer URLs; `nil` means the URLs the old data directory records.
@@ -68,6 +71,8 @@ package struct ClusterResetResult: Sendable {
   package var oldMembers: [RecordedMember]
   /// Temporaries of killed cluster-resets of the same data dir, removed first.
   package var removedLeftovers: [String] = []
+  /// With `--bundle-to`: the bundle unpacked, and how many members it had.
+  package var bundle: (address: String, entries: Int, directory: String)?
 }
 
 /// `cluster-reset`: turn a stopped member into a new one-member cluster that keeps the data
@@ -102,6 +107,10 @@ package struct ClusterReset: Sendable {
   package func run() async throws(SnapshotError) -> ClusterResetResult {
     let options = self.options
     guard let restorePath = options.restorePath else {
+      if options.bundleTo != nil {
+        throw SnapshotError(
+          .invalidConfiguration, "--bundle-to needs --restore-path SNAPSHOT: the bundle is the one that snapshot's record names")
+      }
       if options.s3 != nil {
         throw SnapshotError(
           .invalidConfiguration, "--s3 needs --restore-path NAME: the name of the snapshot in the bucket (see `etcd-snapshot ls --s3`)")
@@ -112,11 +121,26 @@ package struct ClusterReset: Sendable {
       throw SnapshotError(.invalidConfiguration, "no snapshot directory to look up --restore-path \(quoted(restorePath)) in: give its path")
     }
     let source = SnapshotSource(restorePath, storage: storage, s3: options.s3, decryption: options.decryption)
-    return try await source.withLocalFile(logger: logger) { path, _ in
+    let logger = self.logger
+    return try await source.withLocalFile(logger: logger) { path, record in
       var copy = options
       copy.restorePath = path
       let local = copy
-      return try await BlockingWork.run { isStopped throws(SnapshotError) in try Self.reset(local, isStopped: isStopped) }
+      guard let bundleTo = options.bundleTo else {
+        return try await BlockingWork.run { isStopped throws(SnapshotError) in try Self.reset(local, isStopped: isStopped) }
+      }
+      // Read, decrypted and checked whole before the data directory is moved.
+      return try await SnapshotBundleReader.with(
+        record, snapshot: options.s3.map { $0.address(of: restorePath) } ?? restorePath, storage: storage, s3: options.s3,
+        decryption: options.decryption, logger: logger
+      ) { plain, entries, address in
+        var result = try await BlockingWork.run { isStopped throws(SnapshotError) in try Self.reset(local, isStopped: isStopped) }
+        try await BlockingWork.run { isStopped throws(SnapshotError) in
+          try BundleExtractor.extract(plain, address: address, to: bundleTo, isStopped: isStopped)
+        }
+        result.bundle = (address, entries.count, bundleTo)
+        return result
+      }
     }
   }
 

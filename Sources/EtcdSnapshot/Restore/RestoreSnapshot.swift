@@ -37,6 +37,8 @@ package struct RestoreOutcome: Sendable {
   package var autoBump: (bump: UInt64, reason: String)?
   /// What the snapshot was read from: its path, or its `s3://` address.
   package var source: String = ""
+  /// With `--bundle-to`: the bundle unpacked, and how many members it had.
+  package var bundle: (address: String, entries: Int, directory: String)?
 }
 
 /// What `restore` is asked to do.
@@ -47,12 +49,15 @@ package struct RestoreConfiguration: Sendable {
   package var options: RestoreOptions
   /// `--bump-revision` (it replaces `options.bumpRevision`).
   package var bump: RevisionBumpRequest
+  /// `--bundle-to DIR`: also unpack the bundle the snapshot's record names.
+  package var bundleTo: String?
 
   /// A restore of `source` with `options`.
-  package init(source: SnapshotSource, options: RestoreOptions, bump: RevisionBumpRequest = .none) {
+  package init(source: SnapshotSource, options: RestoreOptions, bump: RevisionBumpRequest = .none, bundleTo: String? = nil) {
     self.source = source
     self.options = options
     self.bump = bump
+    self.bundleTo = bundleTo
   }
 }
 
@@ -82,12 +87,30 @@ package struct RestoreSnapshot: Sendable {
     }
     let problems = flags.validate()
     guard problems.isEmpty else { throw SnapshotError.invalid(problems) }
-    return try await configuration.source.withLocalFile(logger: logger) { path, metadata in
-      var outcome = try await BlockingWork.run { isStopped throws(SnapshotError) in
-        try Self.restore(path: path, metadata: metadata, options: configuration.options, bump: configuration.bump, isStopped: isStopped)
+    if let bundleTo = configuration.bundleTo, bundleTo.isEmpty { throw SnapshotError(.invalidConfiguration, "--bundle-to is empty") }
+    let source = configuration.source
+    let logger = self.logger
+    return try await source.withLocalFile(logger: logger) { path, metadata in
+      func restoring() async throws(SnapshotError) -> RestoreOutcome {
+        var outcome = try await BlockingWork.run { isStopped throws(SnapshotError) in
+          try Self.restore(path: path, metadata: metadata, options: configuration.options, bump: configuration.bump, isStopped: isStopped)
+        }
+        outcome.source = source.address(reading: path)
+        return outcome
       }
-      outcome.source = configuration.source.address(reading: path)
-      return outcome
+      guard let bundleTo = configuration.bundleTo else { return try await restoring() }
+      // The bundle is read, decrypted and checked whole before the data directory is written.
+      return try await SnapshotBundleReader.with(
+        metadata, snapshot: source.s3.map { $0.address(of: source.argument) } ?? source.argument, storage: source.storage, s3: source.s3,
+        decryption: source.decryption, logger: logger
+      ) { plain, entries, address in
+        var outcome = try await restoring()
+        try await BlockingWork.run { isStopped throws(SnapshotError) in
+          try BundleExtractor.extract(plain, address: address, to: bundleTo, isStopped: isStopped)
+        }
+        outcome.bundle = (address, entries.count, bundleTo)
+        return outcome
+      }
     }
   }
 

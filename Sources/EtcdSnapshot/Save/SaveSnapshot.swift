@@ -103,8 +103,13 @@ package struct SaveSnapshot: Sendable {
     let lock = try await DirectoryLock.acquire(directory: store.directory, purpose: "snapshot save", wait: configuration.waitLock)
     defer { withExtendedLifetime(lock) {} }
     for path in store.removeDebris(parts: true) { logger.notice("removed \(path), left by a save that was killed") }
+    if configuration.bundle.isEnabled {
+      let bundles = LocalSnapshotStore(directory: configuration.bundle.directory(besides: store.directory))
+      for path in bundles.removeDebris(parts: true) { logger.notice("removed \(path), left by a save that was killed") }
+    }
     guard let s3 = configuration.s3 else {
-      let result = try await saveLocally(store: store, tail: nil, onSkip: onSkip, onMemberChosen: onMemberChosen, onProgress: onProgress)
+      let result = try await saveLocally(
+        store: store, tail: nil, bundleUpload: nil, onSkip: onSkip, onMemberChosen: onMemberChosen, onProgress: onProgress)
       return SaveOutcome(result: result)
     }
     let logger = self.logger
@@ -114,11 +119,13 @@ package struct SaveSnapshot: Sendable {
         await Self.abortUploads(startingWith: leftBy, client: client, logger: logger)
         let file = GrowingFile()
         let uploader = S3SnapshotUploader(client: client, logger: logger)
+        let bundleUpload = BundleUpload(client: client, folder: configuration.bundle.s3Folder(besides: s3.folder))
         async let uploaded = uploader.upload(from: file)
         let local: Result<SaveResult, SnapshotError>
         do {
           local = .success(
-            try await saveLocally(store: store, tail: file, onSkip: onSkip, onMemberChosen: onMemberChosen, onProgress: onProgress))
+            try await saveLocally(
+              store: store, tail: file, bundleUpload: bundleUpload, onSkip: onSkip, onMemberChosen: onMemberChosen, onProgress: onProgress))
         } catch {
           let e = SnapshotError.wrapping(error)
           local = .failure(e)
@@ -190,8 +197,70 @@ package struct SaveSnapshot: Sendable {
     }
   }
 
+  /// Puts a bundle into its bucket folder, and takes it back when the snapshot failed.
+  struct BundleUpload: Sendable {
+    var client: S3Client
+    var folder: String
+
+    func key(of name: String) -> String { folder.isEmpty ? name : folder + "/" + name }
+
+    /// Uploads the file at `path` as `name`; returns its `s3://` address.
+    func put(_ path: String, name: String) async throws(SnapshotError) -> String {
+      guard let data = FileManager.default.contents(atPath: path) else {
+        throw SnapshotError(.io, "cannot read the bundle \(path) back for its upload")
+      }
+      do {
+        try await client.putObject(key: key(of: name), bytes: Array(data), contentType: "application/octet-stream")
+      } catch {
+        var e = SnapshotError.wrapping(error)
+        e.message = "the upload of the bundle to \(client.configuration.address(ofKey: key(of: name))) failed: \(e.message); nothing was saved"
+        throw e
+      }
+      return client.configuration.address(ofKey: key(of: name))
+    }
+
+    /// Deletes `name` (a snapshot that failed after its bundle was uploaded); problems are logged.
+    func remove(_ name: String, logger: Logger) async {
+      do { try await client.deleteObject(key: key(of: name)) } catch {
+        logger.warning("could not delete the bundle \(client.configuration.address(ofKey: key(of: name))) of a failed save: \(error)")
+      }
+    }
+  }
+
+  /// Writes the bundle of the snapshot `name` (and uploads it); the caller removes it when
+  /// the snapshot fails.
+  private func writeBundle(
+    _ plan: BundlePlan, name: SnapshotName, recipients: [AgeRecipient], described: [String], upload: BundleUpload?
+  ) async throws(SnapshotError) -> BundleRecord {
+    let bundles = LocalSnapshotStore(directory: configuration.bundle.directory(besides: configuration.storage.snapshotDirectory))
+    let compression = configuration.bundleCompression
+    let level = compression == configuration.compression ? configuration.compressionLevel : nil
+    let fileName =
+      name.fileName + BundleConfiguration.suffix + compression.fileSuffix + (recipients.isEmpty ? "" : EncryptionConfiguration.fileSuffix)
+    var record = try await BlockingWork.run { isStopped throws(SnapshotError) in
+      try bundles.prepare()
+      let stages: [any ByteStage] = [
+        try compression.compressor(level: level, entryName: name.fileName + BundleConfiguration.suffix),
+        recipients.isEmpty ? nil : try AgeEncryptStage(recipients: recipients),
+      ].compactMap { $0 }
+      return try BundleWriter.write(plan, into: bundles, fileName: fileName, stages: StageChain(stages), isStopped: isStopped)
+    }
+    if compression != .plain { record.compression = compression }
+    if !recipients.isEmpty {
+      record.encryption = "age"
+      record.recipients = described
+    }
+    if let upload {
+      do { record.uploadedTo = try await upload.put(record.path, name: fileName) } catch {
+        _ = unlink(record.path)
+        throw error
+      }
+    }
+    return record
+  }
+
   private func saveLocally(
-    store: LocalSnapshotStore, tail: GrowingFile?,
+    store: LocalSnapshotStore, tail: GrowingFile?, bundleUpload: BundleUpload?,
     onSkip: @escaping @Sendable (String) -> Void,
     onMemberChosen: @escaping @Sendable (String, MemberStatus) -> Void,
     onProgress: (@Sendable (SaveProgress) -> Void)?
@@ -199,6 +268,15 @@ package struct SaveSnapshot: Sendable {
     // Recipients are read before etcd is asked: a bad one costs no snapshot.
     let recipients = configuration.encryption.isEnabled ? try configuration.encryption.loadRecipients() : []
     let described = configuration.encryption.describedRecipients(recipients)
+    // The bundle's files and recipients too: a missing token costs no snapshot.
+    let bundlePlan = configuration.bundle.isEnabled ? try BundlePlan.make(configuration.bundle) : nil
+    for path in bundlePlan?.missing ?? [] { logger.notice("the bundle leaves out \(path): it is not there") }
+    let bundleEncryption = configuration.bundleEncryption
+    let bundleRecipients = bundlePlan != nil && bundleEncryption.isEnabled ? try bundleEncryption.loadRecipients() : []
+    let bundleDescribed = bundleEncryption.describedRecipients(bundleRecipients)
+    if bundlePlan != nil && bundleRecipients.isEmpty {
+      logger.warning("the bundle is not encrypted (no --bundle-recipient or --encrypt-recipient): it may hold the cluster's token and keys")
+    }
     let connector = EtcdConnector(configuration: configuration.connection, logger: logger)
     let prefix = configuration.namePrefix
     let node = configuration.nodeName
@@ -215,9 +293,17 @@ package struct SaveSnapshot: Sendable {
         "etcd-snapshot-node-name": node, "etcd-snapshot-cluster-id": String(member.status.clusterID, radix: 16),
         "etcd-snapshot-member-id": String(member.status.memberID, radix: 16), "etcd-snapshot-etcd-version": member.status.version,
       ]
+      let bundle: BundleRecord?
+      if let bundlePlan {
+        bundle = try await writeBundle(bundlePlan, name: name, recipients: bundleRecipients, described: bundleDescribed, upload: bundleUpload)
+      } else {
+        bundle = nil
+      }
       // A stream that sends nothing for this long, while we wait for it, fails.
       let idle = max(.seconds(30), configuration.connection.commandTimeout)
-      let streamed = try await member.snapshot(idleTimeout: idle) { chunks in
+      let streamed: SnapshotMetadata
+      do {
+      streamed = try await member.snapshot(idleTimeout: idle) { chunks in
         // k3s's zip holds one entry named as the plain snapshot.
         let compressor = try compression.compressor(level: level, entryName: name.fileName)
         // Encryption comes last: compressed ciphertext would not shrink. A fresh file key each time.
@@ -248,8 +334,16 @@ package struct SaveSnapshot: Sendable {
             metadata.encryption = "age"
             metadata.recipients = described
           }
+          metadata.bundle = bundle
           return metadata
         }
+      }
+      } catch {
+        if let bundle {
+          _ = unlink(bundle.path)
+          if bundle.uploadedTo != nil { await bundleUpload?.remove(bundle.name, logger: logger) }
+        }
+        throw error
       }
       return SaveResult(
         path: store.path(of: fileName), metadata: streamed, member: member.status, endpoint: member.url,

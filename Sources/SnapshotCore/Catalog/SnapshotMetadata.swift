@@ -34,6 +34,8 @@ package struct SnapshotMetadata: Codable, Sendable, Equatable {
   /// Whom it is encrypted to: the `age1…` public keys, or `passphrase`; named when an
   /// identity does not fit.
   package var recipients: [String]?
+  /// The restore bundle made with it (`save --bundle`), kept apart.
+  package var bundle: BundleRecord?
   /// The store revision inside the snapshot.
   package var revision: Int64
   /// etcd server version reported by Status.

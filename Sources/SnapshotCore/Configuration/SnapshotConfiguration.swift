@@ -62,6 +62,14 @@ package struct SaveConfiguration: Sendable, Codable {
   package var compressionLevel: Int?
   /// Whom the stored file is encrypted to (`--encrypt-recipient`, …); off by default.
   package var encryption = EncryptionConfiguration()
+  /// The restore bundle made with each snapshot (`--bundle`, `--bundle-preset`); off by default.
+  package var bundle = BundleConfiguration()
+
+  /// How the bundle is compressed: as the snapshot, except that a k3s zip makes a `.tar.gz`.
+  package var bundleCompression: SnapshotCompression { compression == .zip ? .gzip : compression }
+
+  /// Whom the bundle is encrypted to: its own recipients, else the snapshot's.
+  package var bundleEncryption: EncryptionConfiguration { bundle.encryption.isEnabled ? bundle.encryption : encryption }
 
   /// The file name a snapshot named `name` is stored under: with the suffix of its
   /// compression, then `.age` when it is encrypted (`NAME.zst.age`).
@@ -93,6 +101,7 @@ package struct SaveConfiguration: Sendable, Codable {
       }
     }
     problems += encryption.problems()
+    problems += bundle.problems()
     if let s3 { problems += s3.problems() }
     return problems
   }
