@@ -161,14 +161,22 @@ package enum BundleExtractor {
   }
 
   /// Refuses a member whose parent folders, as they are on disk now, lead outside `root`
-  /// (a link planted in the target folder, or one the archive made).
+  /// (a link planted in the target folder, or one the archive made); makes missing ones.
   private static func checkParents(of path: String, base: String, root: String) throws(SnapshotError) {
     let parts = path.split(separator: "/").dropLast()
     var current = base
     for part in parts {
       current += "/" + part
       var st = stat()
-      guard lstat(current, &st) == 0 else { return }  // made by the archive, folder by folder
+      guard lstat(current, &st) == 0 else {
+        // A folder the archive has no member for (`--bundle /etc/x` holds etc/x only): made
+        // as tar makes it.
+        guard mkdir(current, 0o755) == 0 || errno == EEXIST else {
+          let code = errno
+          throw SnapshotError.posix(code, call: "mkdir", path: current, what: "a folder of the bundle")
+        }
+        continue
+      }
       if st.st_mode & S_IFMT == S_IFLNK {
         guard let real = realpath(current, nil) else {
           throw SnapshotError(.cannotWrite, "\(current) is a broken link in the way of the bundle's \(path): remove it")

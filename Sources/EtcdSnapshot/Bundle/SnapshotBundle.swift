@@ -89,7 +89,22 @@ package enum SnapshotBundleReader {
         "the bundle \(address) is \(stored.size) bytes with SHA-256 \(stored.sha256), but the snapshot's record says \(bundle.size) bytes with SHA-256 \(bundle.sha256): it was changed or damaged; nothing was restored"
       )
     }
-    return try await PlainSnapshot.with(path, address: address, decryption: decryption) { plain, _ in
+    do throws(SnapshotError) {
+      return try await expanded(path, address: address, bundle: bundle, decryption: decryption, body)
+    } catch {
+      // Name whom the bundle was made for: it may have recipients of its own.
+      guard error.code == .invalidConfiguration, let recipients = bundle.recipients, !recipients.isEmpty else { throw error }
+      var e = error
+      e.message += " (the bundle is encrypted to \(recipients.joined(separator: ", ")); give that identity with another --decrypt-identity-file)"
+      throw e
+    }
+  }
+
+  private static func expanded<T: Sendable>(
+    _ path: String, address: String, bundle: BundleRecord, decryption: DecryptionConfiguration,
+    _ body: (_ plainTar: String, _ entries: [TarEntry], _ address: String) async throws -> T
+  ) async throws(SnapshotError) -> T {
+    try await PlainSnapshot.with(path, address: address, decryption: decryption) { plain, _ in
       let content = try digest(plain)
       guard content.size == bundle.contentSize, content.sha256 == bundle.contentSHA256 else {
         throw SnapshotError(

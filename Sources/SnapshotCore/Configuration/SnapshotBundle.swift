@@ -133,6 +133,13 @@ package struct BundleRecord: Codable, Sendable, Equatable {
   /// The number of members in the archive.
   package var entries: Int
 
+  /// Whether it is named as a bundle of the snapshot stored as `snapshot` (`x.zst.age` ->
+  /// `x.bundle.tar…`): a record cannot steer a removal to another file.
+  package func belongs(to snapshot: String) -> Bool {
+    let plain = String(SnapshotName.strippingStoredSuffixes(Substring(snapshot)))
+    return name.hasPrefix(plain + BundleConfiguration.suffix) && !name.contains("/")
+  }
+
   package init(
     name: String, path: String, size: Int64, sha256: String, contentSize: Int64, contentSHA256: String, entries: Int
   ) {

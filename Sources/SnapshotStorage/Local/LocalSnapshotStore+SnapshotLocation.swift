@@ -37,13 +37,18 @@ extension LocalSnapshotStore: SnapshotLocation {
     return SnapshotError.posix(code, call: "access", path: directory, what: "snapshots").message
   }
 
+  /// Removes the snapshot, its record and the local bundle the record names (a file named
+  /// as a bundle of this snapshot, nothing else).
   package func remove(name: String) async throws(SnapshotError) {
     let p = path(of: name)
+    var bundle: BundleRecord?
+    if case .found(let record) = readMetadata(name: name) { bundle = record.bundle }
     if unlink(p) != 0 {
       let code = errno
       throw SnapshotError.posix(code, call: "unlink", path: p, what: "the snapshot")
     }
     removeMetadata(name: name)
+    if let bundle, bundle.belongs(to: name), bundle.path.hasSuffix("/" + bundle.name) { _ = unlink(bundle.path) }
   }
 
   /// Syncs the directory, so the removals survive a crash.

@@ -27,7 +27,8 @@ package struct S3SnapshotStore: SnapshotLocation {
     let prefix = configuration.keyPrefix
     return try await client.listObjects(prefix: prefix).compactMap { o in
       let name = String(o.key.dropFirst(prefix.count))
-      guard !name.isEmpty, !name.hasPrefix("."), !name.hasSuffix(".part"), !name.hasSuffix("/") else { return nil }
+      // A key deeper in the folder (bundles/…) is not a snapshot of this folder.
+      guard !name.isEmpty, !name.hasPrefix("."), !name.hasSuffix(".part"), !name.contains("/") else { return nil }
       return (name, o)
     }
   }
@@ -132,10 +133,22 @@ package struct S3SnapshotStore: SnapshotLocation {
   }
 
   /// Deletes snapshot `name` and its sidecar.
+  /// Deletes snapshot `name`, its sidecar and the bundle in this bucket that the sidecar names.
   package func remove(name: String) async throws(SnapshotError) {
     try await Self.typed {
+      var bundleKey: String?
+      if let bytes = try? await client.getSmallObject(key: configuration.metadataKey(name), operation: "GetObject (metadata)"),
+        let record = try? SnapshotMetadata.decode(Data(bytes)), let bundle = record.bundle, let address = bundle.uploadedTo,
+        bundle.belongs(to: name)
+      {
+        let prefix = "s3://\(configuration.bucket)/"
+        if address.hasPrefix(prefix), address.hasSuffix("/" + bundle.name) || address == prefix + bundle.name {
+          bundleKey = String(address.dropFirst(prefix.count))
+        }
+      }
       try await client.deleteObject(key: configuration.objectKey(name))
       try await client.deleteObject(key: configuration.metadataKey(name))
+      if let bundleKey { try await client.deleteObject(key: bundleKey) }
     }
   }
 
