@@ -107,7 +107,9 @@ struct Restore: AsyncParsableCommand {
       }
       try invocation.check(settings)
       let source = SnapshotSource(snapshot, storage: storage, s3: s3Config, decryption: decryption.configuration(settings))
-      let outcome = try await RestoreSnapshot(RestoreConfiguration(source: source, options: options, bump: bump, bundleTo: bundleTo.value(settings)), logger: invocation.logger()).run()
+      let outcome = try await RestoreSnapshot(
+        RestoreConfiguration(source: source, options: options, bump: bump, bundleTo: bundleTo.value(settings)), logger: invocation.logger()
+      ).run()
       report(outcome, options: options)
     }
   }

@@ -88,7 +88,9 @@ struct Save: AsyncParsableCommand {
       "saved \(m.name): \(humanBytes(m.size))\(stored), revision \(m.revision), etcd \(m.etcdVersion), member \(m.memberID) of cluster \(m.clusterID), sha256 verified, \(String(format: "%.2f", secs))s\(rate)"
     )
     if let b = m.bundle {
-      let whom = b.encryption == nil ? "not encrypted" : b.recipients == ["passphrase"] ? "encrypted with a passphrase" : "encrypted to \(b.recipients?.count ?? 0) recipient(s)"
+      let whom =
+        b.encryption == nil
+        ? "not encrypted" : b.recipients == ["passphrase"] ? "encrypted with a passphrase" : "encrypted to \(b.recipients?.count ?? 0) recipient(s)"
       print("bundle \(b.path): \(b.entries) entries, \(humanBytes(b.size)), \(whom)\(b.uploadedTo.map { ", uploaded \($0)" } ?? "")")
     }
     if let upload = result.upload {

@@ -78,11 +78,12 @@ struct BundleArchiveTests {
     try writeFile(deep + "/nested.yaml", Array(repeating: UInt8(ascii: "y"), count: 3000))
     _ = chmod(deep + "/nested.yaml", 0o640)
     _ = symlink("token", src + "/token-link")
-    let plan = try BundlePlan.make({
-      var c = BundleConfiguration()
-      c.paths = [src]
-      return c
-    }())
+    let plan = try BundlePlan.make(
+      {
+        var c = BundleConfiguration()
+        c.paths = [src]
+        return c
+      }())
     let record = try Self.writeBundle(plan, into: work.appending("out"))
     #expect(record.entries == 6)
     let sum = try TestProcess.check("/usr/bin/env", ["sha256sum", record.path])
@@ -147,7 +148,9 @@ struct BundleArchiveTests {
       """, py)
     let out = work.appending("out-py")
     try BundleExtractor.extract(py, address: py, to: out)
-    #expect(contents(out + "/srv/naïve/" + String(repeating: "x", count: 120)) == Array("é".utf8) + Array(repeating: Array("é".utf8), count: 99).flatMap { $0 })
+    #expect(
+      contents(out + "/srv/naïve/" + String(repeating: "x", count: 120)) == Array("é".utf8)
+        + Array(repeating: Array("é".utf8), count: 99).flatMap { $0 })
   }
 
   /// Archives made to escape, each written by Python's tarfile.
@@ -163,7 +166,9 @@ struct BundleArchiveTests {
     ("a hard link to outside", "i = tarfile.TarInfo('h'); i.type = tarfile.LNKTYPE; i.linkname = '/etc/shadow'; t.addfile(i)"),
   ]
 
-  @Test("hostile archives are refused before anything is written: absolute and .. paths, escaping links, devices, FIFOs, hard links out", arguments: hostile.indices)
+  @Test(
+    "hostile archives are refused before anything is written: absolute and .. paths, escaping links, devices, FIFOs, hard links out",
+    arguments: hostile.indices)
   func refusesEscapes(index: Int) throws {
     let (what, line) = Self.hostile[index]
     let work = try TemporaryDirectory(prefix: "bundle")
@@ -207,11 +212,12 @@ struct BundleArchiveTests {
   func truncated(cut: Int) throws {
     let work = try TemporaryDirectory(prefix: "bundle")
     try writeFile(work.appending("f"), Array(repeating: 7, count: 900))
-    let plan = try BundlePlan.make({
-      var c = BundleConfiguration()
-      c.paths = [work.appending("f")]
-      return c
-    }())
+    let plan = try BundlePlan.make(
+      {
+        var c = BundleConfiguration()
+        c.paths = [work.appending("f")]
+        return c
+      }())
     let record = try Self.writeBundle(plan, into: work.appending("out"))
     let whole = try #require(contents(record.path))
     let cutPath = work.appending("cut.tar")
@@ -241,8 +247,9 @@ struct BundleArchiveTests {
     #expect(throws: SnapshotError.self, "etcd-pod-N is missing") { try BundlePlan.make(openshift) }
     try FileManager.default.createDirectory(atPath: resources + "/etcd-pod-4", withIntermediateDirectories: true)
     #expect(
-      try BundlePlan.make(openshift).items.map(\.archivePath) == [
-        "kube-apiserver-pod-10", "kube-controller-manager-pod-3", "kube-scheduler-pod-7", "etcd-pod-4",
-      ].map { "etc/kubernetes/static-pod-resources/" + $0 })
+      try BundlePlan.make(openshift).items.map(\.archivePath)
+        == [
+          "kube-apiserver-pod-10", "kube-controller-manager-pod-3", "kube-scheduler-pod-7", "etcd-pod-4",
+        ].map { "etc/kubernetes/static-pod-resources/" + $0 })
   }
 }

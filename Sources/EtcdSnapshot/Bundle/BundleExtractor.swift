@@ -80,67 +80,71 @@ package enum BundleExtractor {
     var directories: [(String, TarEntry)] = []
     var written = 0
     try read(path, address: address) { entry, data throws(SnapshotError) in
-        if isStopped() { throw SnapshotError(.cancelled, "stopped while unpacking the bundle into \(dir)") }
-        let target = base + "/" + entry.path
-        try checkParents(of: entry.path, base: base, root: root)
-        switch entry.kind {
-        case .directory:
-          var st = stat()
-          if lstat(target, &st) == 0 {
-            guard st.st_mode & S_IFMT == S_IFDIR else {
-              throw SnapshotError(.cannotWrite, "\(target) exists and is not a folder, but the bundle has a folder there: move it away")
-            }
-          } else if mkdir(target, 0o700) != 0 {
-            let code = errno
-            throw SnapshotError.posix(code, call: "mkdir", path: target, what: "a folder of the bundle")
+      if isStopped() { throw SnapshotError(.cancelled, "stopped while unpacking the bundle into \(dir)") }
+      let target = base + "/" + entry.path
+      try checkParents(of: entry.path, base: base, root: root)
+      switch entry.kind {
+      case .directory:
+        var st = stat()
+        if lstat(target, &st) == 0 {
+          guard st.st_mode & S_IFMT == S_IFDIR else {
+            throw SnapshotError(.cannotWrite, "\(target) exists and is not a folder, but the bundle has a folder there: move it away")
           }
-          directories.append((target, entry))
-        case .file:
-          let temporary = target + ".bundle-part-\(getpid())"
-          let fd: Int32
-          do throws(SystemCallError) { fd = try SystemFile.create(temporary, mode: 0o600) } catch {
+        } else if mkdir(target, 0o700) != 0 {
+          let code = errno
+          throw SnapshotError.posix(code, call: "mkdir", path: target, what: "a folder of the bundle")
+        }
+        directories.append((target, entry))
+      case .file:
+        let temporary = target + ".bundle-part-\(getpid())"
+        let fd: Int32
+        do throws(SystemCallError) { fd = try SystemFile.create(temporary, mode: 0o600) } catch {
+          throw SnapshotError.posix(error, what: "a file of the bundle")
+        }
+        do throws(SnapshotError) {
+          defer { _ = close(fd) }
+          try data { chunk throws(SnapshotError) in
+            do throws(SystemCallError) { try SystemFile.writeAll(fd, chunk, path: temporary) } catch {
+              throw SnapshotError.posix(error, what: "a file of the bundle")
+            }
+          }
+          if asRoot { _ = fchown(fd, entry.uid, entry.gid) }
+          _ = fchmod(fd, mode_t(entry.mode & 0o7777))
+          var times = [timespec(tv_sec: Int(entry.mtime), tv_nsec: 0), timespec(tv_sec: Int(entry.mtime), tv_nsec: 0)]
+          _ = futimens(fd, &times)
+          do throws(SystemCallError) { try SystemFile.sync(fd, path: temporary) } catch {
             throw SnapshotError.posix(error, what: "a file of the bundle")
           }
-          do throws(SnapshotError) {
-            defer { _ = close(fd) }
-            try data { chunk throws(SnapshotError) in
-              do throws(SystemCallError) { try SystemFile.writeAll(fd, chunk, path: temporary) } catch { throw SnapshotError.posix(error, what: "a file of the bundle") }
-            }
-            if asRoot { _ = fchown(fd, entry.uid, entry.gid) }
-            _ = fchmod(fd, mode_t(entry.mode & 0o7777))
-            var times = [timespec(tv_sec: Int(entry.mtime), tv_nsec: 0), timespec(tv_sec: Int(entry.mtime), tv_nsec: 0)]
-            _ = futimens(fd, &times)
-            do throws(SystemCallError) { try SystemFile.sync(fd, path: temporary) } catch { throw SnapshotError.posix(error, what: "a file of the bundle") }
-            try replace(temporary, target)
-          } catch {
-            _ = unlink(temporary)
-            throw error
-          }
-        case .symlink:
-          let temporary = target + ".bundle-part-\(getpid())"
-          guard symlink(entry.linkTarget, temporary) == 0 else {
-            let code = errno
-            throw SnapshotError.posix(code, call: "symlink", path: temporary, what: "a link of the bundle")
-          }
-          if asRoot { _ = lchown(temporary, entry.uid, entry.gid) }
-          do throws(SnapshotError) { try replace(temporary, target) } catch {
-            _ = unlink(temporary)
-            throw error
-          }
-        case .hardlink:
-          let temporary = target + ".bundle-part-\(getpid())"
-          guard link(base + "/" + entry.linkTarget, temporary) == 0 else {
-            let code = errno
-            throw SnapshotError.posix(code, call: "link", path: temporary, what: "a hard link of the bundle")
-          }
-          do throws(SnapshotError) { try replace(temporary, target) } catch {
-            _ = unlink(temporary)
-            throw error
-          }
-        case .special:
-          throw SnapshotError(.internal, "a special file passed the bundle's check")
+          try replace(temporary, target)
+        } catch {
+          _ = unlink(temporary)
+          throw error
         }
-        written += 1
+      case .symlink:
+        let temporary = target + ".bundle-part-\(getpid())"
+        guard symlink(entry.linkTarget, temporary) == 0 else {
+          let code = errno
+          throw SnapshotError.posix(code, call: "symlink", path: temporary, what: "a link of the bundle")
+        }
+        if asRoot { _ = lchown(temporary, entry.uid, entry.gid) }
+        do throws(SnapshotError) { try replace(temporary, target) } catch {
+          _ = unlink(temporary)
+          throw error
+        }
+      case .hardlink:
+        let temporary = target + ".bundle-part-\(getpid())"
+        guard link(base + "/" + entry.linkTarget, temporary) == 0 else {
+          let code = errno
+          throw SnapshotError.posix(code, call: "link", path: temporary, what: "a hard link of the bundle")
+        }
+        do throws(SnapshotError) { try replace(temporary, target) } catch {
+          _ = unlink(temporary)
+          throw error
+        }
+      case .special:
+        throw SnapshotError(.internal, "a special file passed the bundle's check")
+      }
+      written += 1
     }
     // Folder modes last, deepest first: a read-only folder must not stop its own files.
     for (target, entry) in directories.reversed() {
@@ -185,7 +189,8 @@ package enum BundleExtractor {
         free(real)
         guard root == "/" || resolved == root || resolved.hasPrefix(root + "/") else {
           throw SnapshotError(
-            .cannotWrite, "\(current) is a link to \(resolved), outside \(root): the bundle's \(path) would be written there; nothing more was unpacked")
+            .cannotWrite,
+            "\(current) is a link to \(resolved), outside \(root): the bundle's \(path) would be written there; nothing more was unpacked")
         }
       }
     }

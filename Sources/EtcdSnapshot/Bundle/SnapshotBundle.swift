@@ -43,11 +43,13 @@ package enum SnapshotBundleReader {
       )
     }
     guard let s3 else {
-      throw SnapshotError(.notFound, "the bundle of \(snapshot) is not at \(bundle.path); it was uploaded to \(address): add --s3 and the bucket's flags")
+      throw SnapshotError(
+        .notFound, "the bundle of \(snapshot) is not at \(bundle.path); it was uploaded to \(address): add --s3 and the bucket's flags")
     }
     let prefix = "s3://\(s3.bucket)/"
     guard address.hasPrefix(prefix) else {
-      throw SnapshotError(.invalidConfiguration, "the bundle of \(snapshot) is in \(address), not in the bucket \(s3.bucket): give --s3-bucket of that bucket")
+      throw SnapshotError(
+        .invalidConfiguration, "the bundle of \(snapshot) is in \(address), not in the bucket \(s3.bucket): give --s3-bucket of that bucket")
     }
     let key = String(address.dropFirst(prefix.count))
     let store = LocalSnapshotStore(directory: storage.snapshotDirectory)

@@ -303,41 +303,41 @@ package struct SaveSnapshot: Sendable {
       let idle = max(.seconds(30), configuration.connection.commandTimeout)
       let streamed: SnapshotMetadata
       do {
-      streamed = try await member.snapshot(idleTimeout: idle) { chunks in
-        // k3s's zip holds one entry named as the plain snapshot.
-        let compressor = try compression.compressor(level: level, entryName: name.fileName)
-        // Encryption comes last: compressed ciphertext would not shrink. A fresh file key each time.
-        let encryptor = recipients.isEmpty ? nil : try AgeEncryptStage(recipients: recipients)
-        let stages: [any ByteStage] = [compressor, encryptor].compactMap { $0 }
-        return try await Self.stream(
-          chunks, into: store, fileName: fileName, stages: StageChain(stages), start: start,
-          onProgress: onProgress, tail: tail.map { ($0, objectMetadata) }
-        ) {
-          check, stored, partPath in
-          // The revision inside the file, which may be newer than the pre-flight Status said.
-          // A compressed or encrypted file is not read back: its record has the revision when
-          // the save began.
-          let revision = stages.isEmpty ? FileInspection.inspect(partPath).revision ?? member.status.revision : member.status.revision
-          var metadata = SnapshotMetadata(
-            name: name, fileName: fileName, size: check.byteCount, sha256: hex(check.fileSHA256), revision: revision,
-            etcdVersion: member.status.version, clusterID: member.status.clusterID,
-            memberID: member.status.memberID, endpoint: member.url, toolVersion: toolVersion,
-            verified: true)
-          if compression != .plain {
-            metadata.compression = compression
+        streamed = try await member.snapshot(idleTimeout: idle) { chunks in
+          // k3s's zip holds one entry named as the plain snapshot.
+          let compressor = try compression.compressor(level: level, entryName: name.fileName)
+          // Encryption comes last: compressed ciphertext would not shrink. A fresh file key each time.
+          let encryptor = recipients.isEmpty ? nil : try AgeEncryptStage(recipients: recipients)
+          let stages: [any ByteStage] = [compressor, encryptor].compactMap { $0 }
+          return try await Self.stream(
+            chunks, into: store, fileName: fileName, stages: StageChain(stages), start: start,
+            onProgress: onProgress, tail: tail.map { ($0, objectMetadata) }
+          ) {
+            check, stored, partPath in
+            // The revision inside the file, which may be newer than the pre-flight Status said.
+            // A compressed or encrypted file is not read back: its record has the revision when
+            // the save began.
+            let revision = stages.isEmpty ? FileInspection.inspect(partPath).revision ?? member.status.revision : member.status.revision
+            var metadata = SnapshotMetadata(
+              name: name, fileName: fileName, size: check.byteCount, sha256: hex(check.fileSHA256), revision: revision,
+              etcdVersion: member.status.version, clusterID: member.status.clusterID,
+              memberID: member.status.memberID, endpoint: member.url, toolVersion: toolVersion,
+              verified: true)
+            if compression != .plain {
+              metadata.compression = compression
+            }
+            if !stages.isEmpty {
+              metadata.storedSize = stored.size
+              metadata.storedSHA256 = stored.sha256
+            }
+            if encryptor != nil {
+              metadata.encryption = "age"
+              metadata.recipients = described
+            }
+            metadata.bundle = bundle
+            return metadata
           }
-          if !stages.isEmpty {
-            metadata.storedSize = stored.size
-            metadata.storedSHA256 = stored.sha256
-          }
-          if encryptor != nil {
-            metadata.encryption = "age"
-            metadata.recipients = described
-          }
-          metadata.bundle = bundle
-          return metadata
         }
-      }
       } catch {
         if let bundle {
           _ = unlink(bundle.path)
