@@ -15,12 +15,14 @@ each (after one unmeasured warm-up of each):
   save zstd       TOOL save --compress zstd --compress-level 1
   save zstd:3     TOOL save --compress zstd                   (the default level)
   save gzip       TOOL save --compress gzip --compress-level 1
-  etcdctl+zstd    etcdctl snapshot save F, then zstd -1 -q F  (both timed, peak RSS the larger)
+  save zstd+age   TOOL save --compress zstd --encrypt-recipient age1...  (issue 11: <= 1.2x save)
+  etcdctl+zstd    etcdctl snapshot save F, then zstd -1 -q --rm F  (both timed, peak RSS the larger)
   etcdctl+gzip    etcdctl snapshot save F, then gzip -1 F
 
 and, on one plain snapshot file, the tools alone (`zstd -1 -c F`, `gzip -1 -c F` to
 /dev/null) next to our stages alone (the save's extra time over a plain save is what the
-stage costs). Then `TOOL restore` of the plain file and of the zstd file.
+stage costs). Then `TOOL restore` of the plain file, of the zstd file and of the zstd+age
+file (with --decrypt-identity-file; issue 11: <= 1.5x the plain restore).
 
 It prints, per command: wall time (min, median), MB/s of the plain snapshot, peak RSS of the
 child (ru_maxrss), stored size, compression ratio, and the time ratio to a plain save.
@@ -71,7 +73,7 @@ def main():
     ap.add_argument("--tmp-base", default=None)
     ap.add_argument("--json", default=None, help="also write the figures here")
     a = ap.parse_args()
-    for t in ["zstd", "gzip"]:
+    for t in ["zstd", "gzip", "age-keygen"]:
         if shutil.which(t) is None:
             raise sb.BenchError(f"{t} is not installed: run scripts/install-deps.sh")
     if not os.access(a.tool, os.X_OK):
@@ -90,7 +92,9 @@ def main():
     db = int(etcd.status().get("dbSize", 0))
     sb.log(f"database: {sb.fmt_mb(db)}; {sb.machine_info()}")
     out = os.path.join(work, "out")
-    env = dict(os.environ, ETCDCTL_API="3")
+    key = os.path.join(work, "bench.key")
+    subprocess.run(["age-keygen", "-o", key], check=True, capture_output=True)
+    recipient = subprocess.run(["age-keygen", "-y", key], check=True, capture_output=True, text=True).stdout.strip()
 
     def save(extra):
         def run():
@@ -105,13 +109,14 @@ def main():
             shutil.rmtree(out, ignore_errors=True)
             os.makedirs(out)
             f = os.path.join(out, "snap.db")
-            w, r = measured([[etcdctl, "--endpoints", etcd.url, "snapshot", "save", f], [tool, "-1", "-q", f]
+            w, r = measured([[etcdctl, "--endpoints", etcd.url, "snapshot", "save", f], [tool, "-1", "-q", "--rm", f]
                              if tool == "zstd" else [tool, "-1", f]], logs)
             return w, r, os.path.getsize(only_file(out))
         return run
 
     kinds = [("save", save([])), ("save zstd", save(["--compress", "zstd", "--compress-level", "1"])),
              ("save zstd:3", save(["--compress", "zstd"])), ("save gzip", save(["--compress", "gzip", "--compress-level", "1"])),
+             ("save zstd+age", save(["--compress", "zstd", "--encrypt-recipient", recipient])),
              ("etcdctl+zstd", ctl_then("zstd")), ("etcdctl+gzip", ctl_then("gzip"))]
     results = {k: [] for k, _ in kinds}
     for i in range(a.runs + 1):
@@ -127,18 +132,23 @@ def main():
     save(["--compress", "zstd", "--compress-level", "1"])()
     zst = os.path.join(work, "plain.db.zst")
     shutil.move(only_file(out), zst)
+    save(["--compress", "zstd", "--encrypt-recipient", recipient])()
+    zage = os.path.join(work, "plain.db.zst.age")
+    shutil.move(only_file(out), zage)
     tools = {}
     for name, cmd in [("zstd -1 alone", ["sh", "-c", f"zstd -1 -q -c {plain} > /dev/null"]),
                       ("gzip -1 alone", ["sh", "-c", f"gzip -1 -c {plain} > /dev/null"])]:
         tools[name] = [measured([cmd], logs) for _ in range(a.runs)]
     restores = {}
-    for name, f in [("restore plain", plain), ("restore zstd", zst)]:
+    for name, f, extra in [("restore plain", plain, []), ("restore zstd", zst, []),
+                           ("restore zstd+age", zage, ["--decrypt-identity-file", key])]:
         rs = []
         for _ in range(a.runs):
             d = os.path.join(work, "restored")
             shutil.rmtree(d, ignore_errors=True)
             rs.append(measured([[a.tool, "restore", f, "--data-dir", d, "--name", "m1", "--initial-cluster",
-                                 "m1=http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380"]], logs))
+                                 "m1=http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380"]
+                                + extra], logs))
             shutil.rmtree(d, ignore_errors=True)
         restores[name] = rs
 
@@ -163,7 +173,8 @@ def main():
         print(f"{name:<16}{med:>9.2f} ({min(ws):>5.2f}){plain_size / 1e6 / med:>8.0f}{rss / 1024:>8.0f} MiB")
     rp = statistics.median(w for w, _ in restores["restore plain"])
     rz = statistics.median(w for w, _ in restores["restore zstd"])
-    print(f"restore zstd / restore plain: {rz / rp:.2f}x")
+    ra = statistics.median(w for w, _ in restores["restore zstd+age"])
+    print(f"restore zstd / restore plain: {rz / rp:.2f}x; restore zstd+age / restore plain: {ra / rp:.2f}x")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"plain_bytes": plain_size, "db_bytes": db, "runs": a.runs, "rows": rows}, f, indent=2)

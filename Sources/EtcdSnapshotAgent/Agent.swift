@@ -30,8 +30,10 @@ package struct Agent: Sendable {
     self.logger = logger
   }
 
-  /// Runs until SIGTERM or SIGINT; throws only when a service cannot start (the port is taken).
+  /// Runs until SIGTERM or SIGINT; throws only when it cannot start (a bad key, the port is taken).
   package func run() async throws(SnapshotError) {
+    // The keys first: a bad one stops the agent before it listens, not at every tick.
+    try SaveSnapshot(configuration: configuration.save, logger: logger).checkKeys()
     let metrics = AgentMetrics(version: version)
     let store = ConfigurationStore(configuration)
     let notifier = FailureNotifier(metrics: metrics, logger: logger)

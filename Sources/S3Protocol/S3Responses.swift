@@ -145,6 +145,19 @@ package enum S3Responses {
     return uploadID
   }
 
+  /// The ETag (and CRC-32C, when the upload has that checksum) of an UploadPartCopy answer.
+  /// An `<Error>` body (S3 may send one with a 200) throws `.io` naming its code.
+  package static func parseCopyPartResult(_ bytes: [UInt8]) throws(SnapshotError) -> (eTag: String, crc32c: String?) {
+    let root = try S3XML.parse(bytes)
+    let result = root.name == "CopyPartResult" ? root : root.child("CopyPartResult")
+    guard let result else {
+      try S3ResponseCheck.expectRoot(root, "CopyPartResult", operation: "UploadPartCopy")
+      throw S3ResponseCheck.missing("CopyPartResult", operation: "UploadPartCopy")
+    }
+    guard let eTag = result.value("ETag"), !eTag.isEmpty else { throw S3ResponseCheck.missing("ETag", operation: "UploadPartCopy") }
+    return (eTag, result.value("ChecksumCRC32C"))
+  }
+
   /// What a CompleteMultipartUpload answer says: done, with the object's ETag, or an `<Error>`.
   ///
   /// S3 answers this request with HTTP 200 before it has finished and reports a late failure as an

@@ -92,7 +92,7 @@ struct CompressionOptions: ParsableArguments {
 
   @Option(
     name: .customLong("compress-level"),
-    help: help("Compression level: zstd 1-19 (default 3), gzip and zip 1-9 (default 6).", .compressLevel, valueName: "n"))
+    help: help("Compression level: zstd 1-19 (default 1), gzip and zip 1-9 (default 6).", .compressLevel, valueName: "n"))
   var level: Int?
 
   @Flag(

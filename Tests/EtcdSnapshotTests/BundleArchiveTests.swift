@@ -117,6 +117,19 @@ struct BundleArchiveTests {
     #expect(link == "token")
   }
 
+  @Test("a path given that is a link (k3s's node-token) is archived as the file it points to; links inside folders stay links")
+  func givenLink() throws {
+    let work = try TemporaryDirectory(prefix: "bundle")
+    try writeFile(work.appending("token"), Array("K10x\n".utf8))
+    _ = symlink(work.appending("token"), work.appending("node-token"))
+    var c = BundleConfiguration()
+    c.paths = [work.appending("node-token")]
+    let record = try Self.writeBundle(try BundlePlan.make(c), into: work.appending("out"))
+    let entries = try BundleExtractor.check(record.path, address: record.path)
+    #expect(entries.map(\.kind) == [.file] && entries.first?.size == 5, "\(entries)")
+    #expect(entries.first?.path == String(work.appending("node-token").dropFirst()))
+  }
+
   @Test("what GNU tar writes (pax and gnu long names) and Python's tarfile writes, we unpack")
   func readTheTools() throws {
     let work = try TemporaryDirectory(prefix: "bundle")

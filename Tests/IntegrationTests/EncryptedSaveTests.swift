@@ -385,4 +385,71 @@ struct EncryptedSaveTests {
     let (_, restored) = try await restoreAndServe(dir + "/" + file, into: work.appending("restored"), extra: ["--decrypt-identity-file", key.file])
     #expect(try restored.dump() == (try server.dump()))
   }
+
+  @Test(
+    "rekey --s3: the object gets a new header in the store (one ranged GET, the rest UploadPartCopy), its metadata and payload kept; the old identity fails, the new one restores; small objects too; a wrong identity leaves it as it was",
+    arguments: [14, 0])
+  func rekeyS3(megabytes: Int) async throws {
+    let server = try await EtcdServer(.etcd35)
+    if megabytes > 0 { try S3Fixture.fill(server, megabytes: megabytes) }
+    try server.putKeys(prefix: "/registry/secrets/", count: 300)
+    let s3 = try await S3Fixture(folder: "rekey/")
+    let old = try Self.keygen(s3.work, "old.key")
+    let new = try Self.keygen(s3.work, "new.key")
+    let r = try s3.save(server, extra: ["--encrypt-recipient", old.recipient])
+    try #require(r.status == 0, "\(r)")
+    let name = try S3Fixture.name(from: r)
+    let key = "rekey/" + name
+    let before = try #require(try s3.objects().first { $0.key == key })
+    #expect(megabytes == 0 ? before.size < 8 << 20 : before.size > 10 << 20, "the one-PUT path, or the UploadPartCopy one: \(before.size)")
+    let beforeFile = s3.work.appending("before.age")
+    _ = try s3.moto.oracle(bucket: s3.bucket, ["get", key, beforeFile])
+    // A wrong identity: refused, the object unchanged.
+    let wrong = try Tool.run(
+      ["rekey", name, "--decrypt-identity-file", new.file, "--encrypt-recipient", new.recipient] + s3.arguments(), environment: s3.environment)
+    #expect(wrong.status != 0 && wrong.stderr.contains(old.recipient), "\(wrong)")
+    let rekeyed = try Tool.run(
+      ["rekey", name, "--decrypt-identity-file", old.file, "--encrypt-recipient", new.recipient] + s3.arguments(), environment: s3.environment)
+    try #require(rekeyed.status == 0 && rekeyed.stdout.contains("rekeyed s3://\(s3.bucket)/\(key)"), "\(rekeyed)")
+    let after = try #require(try s3.objects().first { $0.key == key })
+    #expect(after.metadata == before.metadata, "the object's metadata is kept")
+    #expect(try s3.openUploads().isEmpty)
+    let afterFile = s3.work.appending("after.age")
+    _ = try s3.moto.oracle(bucket: s3.bucket, ["get", key, afterFile])
+    let beforeData = try Data(contentsOf: URL(fileURLWithPath: beforeFile))
+    let afterData = try Data(contentsOf: URL(fileURLWithPath: afterFile))
+    #expect(after.size == afterData.count)
+    let samePayload = try Self.payload(afterData) == Self.payload(beforeData)
+    #expect(afterData != beforeData && samePayload, "the payload is kept byte for byte")
+    #expect(try TestProcess.run("/usr/bin/env", ["age", "-d", "-i", old.file, "-o", s3.work.appending("x"), afterFile]).status != 0)
+    try TestProcess.check("/usr/bin/env", ["age", "-d", "-i", new.file, "-o", s3.work.appending("plain.db"), afterFile])
+    // ls --s3 sees the new size in the record (no problem), and restore from the bucket opens with the new key.
+    let row = try #require(try s3.list().first { $0.url.hasPrefix("s3://") })
+    #expect(row.problem == nil && row.size == Int64(afterData.count), "\(row)")
+    try FileManager.default.removeItem(atPath: s3.dir + "/" + name)
+    let (_, restored) = try await restoreAndServe(
+      name, into: s3.work.appending("restored"), extra: ["--dir", s3.dir, "--decrypt-identity-file", new.file] + s3.arguments(),
+      environment: s3.environment)
+    #expect(try restored.dump() == (try server.dump()))
+  }
+
+  @Test("agent with a bad recipient (or bundle recipient) stops at start, naming it, instead of failing every scheduled snapshot")
+  func agentBadKey() async throws {
+    let server = try await EtcdServer(.etcd35)
+    let work = try TemporaryDirectory(prefix: "esave")
+    let key = try Self.keygen(work, "key")
+    let port = try freeLoopbackPort()
+    let common =
+      server.connectionArguments + [
+        "--dir", work.appending("snapshots"), "--node-name", "node1", "--etcd-snapshot-schedule-cron", "@every 1s",
+        "--http-listen", "127.0.0.1:\(port)",
+      ]
+    let missing = try Tool.run(["agent"] + common + ["--encrypt-recipients-file", work.appending("nope.txt")], timeout: .seconds(60))
+    #expect(missing.status != 0 && missing.stderr.contains("nope.txt"), "\(missing)")
+    let secret = try Tool.run(
+      ["agent"] + common + ["--encrypt-recipient", key.recipient, "--bundle", work.path, "--bundle-recipient", "age1notakey"],
+      timeout: .seconds(60))
+    #expect(secret.status != 0 && secret.stderr.contains("age1notakey"), "\(secret)")
+    #expect(((try? FileManager.default.contentsOfDirectory(atPath: work.appending("snapshots"))) ?? []).filter { !$0.hasPrefix(".") }.isEmpty)
+  }
 }

@@ -105,10 +105,11 @@ package enum BundleWriter {
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
     defer { buffer.deallocate() }
 
-    func add(_ source: String, as archivePath: String) throws {
+    // A path given (k3s's node-token is a link to token) is followed; links inside folders are kept.
+    func add(_ source: String, as archivePath: String, follow: Bool = false) throws {
       if isStopped() { throw SnapshotError(.cancelled, "stopped while writing the bundle; nothing was saved") }
       var st = stat()
-      guard lstat(source, &st) == 0 else {
+      guard (follow ? stat(source, &st) : lstat(source, &st)) == 0 else {
         let code = errno
         throw SnapshotError.posix(code, call: "lstat", path: source, what: "a file of the bundle")
       }
@@ -141,7 +142,7 @@ package enum BundleWriter {
         try emit(TarFormat.headers(entry(.symlink, mode: 0o777, link: text)))
         entries += 1
       case S_IFREG:
-        let fd = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        let fd = open(source, O_RDONLY | (follow ? 0 : O_NOFOLLOW) | O_CLOEXEC)
         guard fd >= 0 else {
           let code = errno
           throw SnapshotError(
@@ -177,7 +178,7 @@ package enum BundleWriter {
     }
 
     do {
-      for item in plan.items { try add(item.source, as: item.archivePath) }
+      for item in plan.items { try add(item.source, as: item.archivePath, follow: true) }
       try emit(TarFormat.end)
       try stages.finish(keep)
       try file.sync()

@@ -23,6 +23,8 @@ package struct RekeyConfiguration: Sendable {
   package var encryption: EncryptionConfiguration
   /// `--wait-lock`.
   package var waitLock: Duration?
+  /// With `--s3`: the objects of this bucket folder are rekeyed, in the store.
+  package var s3: S3Configuration?
 
   package init(
     storage: SnapshotDirectoryConfiguration, names: [String], decryption: DecryptionConfiguration, encryption: EncryptionConfiguration,
@@ -37,7 +39,7 @@ package struct RekeyConfiguration: Sendable {
 
   /// Every problem, in words.
   package func problems() -> [String] {
-    var problems = storage.problems() + encryption.problems()
+    var problems = (s3 == nil ? storage.problems() : []) + encryption.problems() + (s3?.problems() ?? [])
     if names.isEmpty { problems.append("rekey needs the names (or paths) of the snapshots to rekey: see `etcd-snapshot ls`") }
     if !encryption.isEnabled {
       problems.append("rekey needs the new recipients: --encrypt-recipient age1…, --encrypt-recipients-file FILE or --encrypt-passphrase-file FILE")
@@ -82,6 +84,25 @@ package struct RekeySnapshots: Sendable {
     let identities = try configuration.decryption.loadIdentities()
     let recipients = try configuration.encryption.loadRecipients()
     let described = configuration.encryption.describedRecipients(recipients)
+    if let s3 = configuration.s3 {
+      let logger = self.logger
+      let names = configuration.names
+      var done: [RekeyedSnapshot] = []
+      do {
+        try await S3Client.with(s3, logger: logger) { client in
+          for name in names {
+            let rekeyed = try await RekeyS3.rekey(
+              name: name, client: client, identities: identities, recipients: recipients, described: described, logger: logger)
+            done.append(rekeyed)
+          }
+        }
+      } catch {
+        for d in done { each(d) }
+        throw SnapshotError.wrapping(error)
+      }
+      for d in done { each(d) }
+      return
+    }
     // Every name resolves before anything changes.
     let targets = try configuration.names.map { (name) throws(SnapshotError) in try SnapshotReference.resolve(name, in: configuration.storage) }
     for (path, metadata) in targets {

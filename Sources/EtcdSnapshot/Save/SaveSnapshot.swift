@@ -141,6 +141,16 @@ package struct SaveSnapshot: Sendable {
     }
   }
 
+  /// Loads the recipients of the snapshot and of its bundle, as each save will: the agent
+  /// calls it when it starts, so that a bad key stops it at once instead of failing every
+  /// scheduled snapshot. Bundle paths are checked at each save (a token may appear later).
+  package func checkKeys() throws(SnapshotError) {
+    if configuration.encryption.isEnabled { _ = try configuration.encryption.loadRecipients() }
+    if configuration.bundle.isEnabled && configuration.bundleEncryption.isEnabled {
+      _ = try configuration.bundleEncryption.loadRecipients()
+    }
+  }
+
   /// Removes what a killed save of this node left: `.part` files (under the directory's lock,
   /// which a running save holds) and, with S3, its open multipart uploads. The agent calls it
   /// when it starts, so that an agent killed mid-snapshot cleans up as soon as it is back.

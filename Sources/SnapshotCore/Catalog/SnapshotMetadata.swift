@@ -80,6 +80,11 @@ package struct SnapshotMetadata: Codable, Sendable, Equatable {
   /// Size and SHA-256 of the file as stored (on disk, in the bucket).
   package var stored: (size: Int64, sha256: String) { (storedSize ?? size, storedSHA256 ?? sha256) }
 
+  /// The stored file's SHA-256 when the record knows it: not after `rekey --s3`, which
+  /// rewrites the header in the bucket without reading the payload (`storedSize` set,
+  /// `storedSHA256` absent); the age chunks and the plain SHA-256 still check it.
+  package var storedDigest: String? { storedSHA256 ?? (storedSize == nil ? sha256 : nil) }
+
   /// The parsed name this record describes.
   package var snapshotName: SnapshotName {
     SnapshotName(prefix: prefix, node: node, timestamp: timestamp)

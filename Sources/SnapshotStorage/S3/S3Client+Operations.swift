@@ -115,6 +115,49 @@ extension S3Client {
     return (eTag, response.headers.first(name: S3Checksum.header))
   }
 
+  /// Uploads one part held in memory, with its CRC-32C. Returns the ETag and the CRC-32C sent.
+  package func uploadPart(key: String, uploadID: String, number: Int, bytes: [UInt8]) async throws -> (eTag: String, crc32c: String) {
+    let crc = S3Checksum.base64(CRC32C.checksum(bytes))
+    let response = try await send(
+      .PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)], headers: [(S3Checksum.header, crc)],
+      body: .bytes(bytes, contentType: "application/octet-stream"), operation: "UploadPart \(number)")
+    guard let eTag = response.headers.first(name: "etag") else {
+      throw SnapshotError(.io, "the S3 server accepted part \(number) of \(configuration.address(ofKey: key)) but sent no ETag")
+    }
+    return (eTag, crc)
+  }
+
+  /// Copies bytes `range` of `sourceKey` in this bucket into part `number` of an upload, in
+  /// the store (nothing passes through us), only while the source still has ETag `ifMatch`.
+  /// Returns the part's ETag and the CRC-32C the store computed, if it sent one.
+  package func uploadPartCopy(
+    key: String, uploadID: String, number: Int, sourceKey: String, range: ClosedRange<Int64>, ifMatch: String?
+  ) async throws -> (eTag: String, crc32c: String?) {
+    var headers: [(name: String, value: String)] = [
+      ("x-amz-copy-source", "/" + configuration.bucket + "/" + S3URIEncoding.encode(sourceKey, encodeSlash: false)),
+      ("x-amz-copy-source-range", "bytes=\(range.lowerBound)-\(range.upperBound)"),
+    ]
+    if let ifMatch { headers.append(("x-amz-copy-source-if-match", ifMatch)) }
+    let response = try await send(
+      .PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)], headers: headers, operation: "UploadPartCopy \(number)")
+    return try S3Responses.parseCopyPartResult(response.body)
+  }
+
+  /// Bytes `range` of an object (`Range: bytes=a-b`), with the object's HEAD-like facts.
+  package func getRange(key: String, range: ClosedRange<Int64>) async throws -> (bytes: [UInt8], head: S3ObjectHead) {
+    let response = try await send(
+      .GET, key: key, headers: [("range", "bytes=\(range.lowerBound)-\(range.upperBound)")], operation: "GetObject (range)",
+      accept: [200, 206], maxBody: Int(range.upperBound - range.lowerBound + 1) + 1024)
+    var bytes = response.body
+    // A 200 is the whole object: keep the range asked for.
+    if response.status == 200 {
+      let start = Int(min(Int64(bytes.count), range.lowerBound))
+      let end = Int(min(Int64(bytes.count), range.upperBound + 1))
+      bytes = Array(bytes[start..<end])
+    }
+    return (bytes, Self.head(from: response.headers))
+  }
+
   /// Completes a multipart upload; returns the object's ETag.
   ///
   /// S3 may answer 200 with an `<Error>` body (the work failed after the response started);

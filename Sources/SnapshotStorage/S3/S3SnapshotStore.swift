@@ -197,7 +197,7 @@ package struct S3SnapshotStore: SnapshotLocation {
       let digest = (sha256: hex(sha.finalize()), trailerProblem: trailer.finish().problem)
       if let record {
         let stored = record.stored
-        guard stored.size == head.size, stored.sha256 == digest.sha256 else {
+        guard stored.size == head.size, (record.storedDigest ?? digest.sha256) == digest.sha256 else {
           throw SnapshotError(
             .corrupt,
             "\(configuration.address(ofKey: key)) does not match its metadata record (size \(head.size) vs \(stored.size), sha256 \(digest.sha256) vs \(stored.sha256)): the object was changed or damaged; nothing was restored from it"
