@@ -92,3 +92,79 @@ struct ZipTests {
     }
   }
 }
+
+/// Past 4 GiB, where a zip needs ZIP64: written with the real stage, read by Python's zipfile
+/// (which checks the CRC-32 and the ZIP64 sizes) and by our decompressor.
+@Suite("k3s's zip past 4 GiB: ZIP64")
+struct Zip64Tests {
+  @Test("a 4.25 GiB entry: ZIP64 sizes and offsets that Python's zipfile reads whole (CRC checked), and so do we")
+  func past4GiB() throws {
+    let work = try TemporaryDirectory(prefix: "zip64")
+    let path = work.appending("big.zip")
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    try #require(fd >= 0)
+    let zip = try ZipCompressor(entryName: "etcd-snapshot-node1-1733400000", level: 1)
+    var block = [UInt8](repeating: 0, count: 1 << 20)
+    let total: Int64 = (4 << 30) + (256 << 20)
+    var out: [UInt8] = []
+    func write() throws {
+      try out.withUnsafeBytes { raw in
+        var done = 0
+        while done < raw.count {
+          let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+          guard n > 0 else { throw HarnessError("write failed: \(errno)") }
+          done += n
+        }
+      }
+      out.removeAll(keepingCapacity: true)
+    }
+    var hash = SHA256()
+    for i in 0..<Int(total >> 20) {
+      // Mostly zeros (fast to deflate), with a counter so no two blocks are the same.
+      withUnsafeBytes(of: UInt64(i).littleEndian) { for (j, b) in $0.enumerated() { block[j] = b } }
+      hash.update(data: block)
+      try block.withUnsafeBytes { try zip.update($0, into: &out) }
+      try write()
+    }
+    try zip.finish(into: &out)
+    try write()
+    close(fd)
+    let expected = hash.finalize().map { String(format: "%02x", $0) }.joined()
+    let seen = try python(
+      """
+      import sys, zipfile, hashlib
+      z = zipfile.ZipFile(sys.argv[1])
+      [i] = z.infolist()
+      h = hashlib.sha256()
+      with z.open(i) as e:
+          while True:
+              b = e.read(1 << 20)
+              if not b: break
+              h.update(b)
+      print(i.file_size, h.hexdigest())
+      """, [path])
+    #expect(seen.trimmingCharacters(in: .whitespacesAndNewlines) == "\(total) \(expected)")
+    // Ours, in small slices as the readers feed it.
+    let unzip = try ZipDecompressor()
+    let input = open(path, O_RDONLY)
+    defer { close(input) }
+    var buffer = [UInt8](repeating: 0, count: 16 << 10)
+    var ours = SHA256()
+    var size: Int64 = 0
+    var expanded: [UInt8] = []
+    while true {
+      let n = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, $0.count) }
+      if n <= 0 { break }
+      expanded.removeAll(keepingCapacity: true)
+      try buffer.withUnsafeBytes { try unzip.update(UnsafeRawBufferPointer(rebasing: $0[0..<n]), into: &expanded) }
+      ours.update(data: expanded)
+      size += Int64(expanded.count)
+    }
+    expanded.removeAll(keepingCapacity: true)
+    try unzip.finish(into: &expanded)
+    ours.update(data: expanded)
+    size += Int64(expanded.count)
+    #expect(size == total)
+    #expect(ours.finalize().map { String(format: "%02x", $0) }.joined() == expected)
+  }
+}
