@@ -108,14 +108,16 @@ struct CompressedSaveTests {
     let plain = work.appending("plain")
     try TestProcess.check("/bin/sh", ["-c", "zstd -q -d -c \"$0\" > \"$1\" && zstd -q -19 -c \"$1\" > \"$2\"", path, plain, plain + ".zst"])
     let replaced = try Data(contentsOf: URL(fileURLWithPath: plain + ".zst"))
-    for (damage, bytes, finding) in [
-      ("flipped", flipped, "the zstd data is damaged"), ("cut", original.prefix(original.count - 100), "truncated"),
-      ("replaced", replaced, "its metadata record says"),
+    // A flipped bit is found by zstd, or (a bit zstd does not read: the same data comes out)
+    // by the stored SHA-256 of the record.
+    for (damage, bytes, findings) in [
+      ("flipped", flipped, ["the zstd data is damaged", "its metadata record says"]), ("cut", original.prefix(original.count - 100), ["truncated"]),
+      ("replaced", replaced, ["its metadata record says"]),
     ] {
       try Data(bytes).write(to: URL(fileURLWithPath: path))
       let v = try Tool.run(["verify", path])
       #expect(v.status != 0, "\(damage): \(v)")
-      #expect(v.stdout.contains(finding), "\(damage): \(v)")
+      #expect(findings.contains { v.stdout.contains($0) }, "\(damage): \(v)")
       let dataDir = work.appending("never")
       let restore = try Tool.run(["restore", path, "--data-dir", dataDir])
       #expect(restore.status != 0 && restore.stderr.contains(path), "\(damage): \(restore)")
