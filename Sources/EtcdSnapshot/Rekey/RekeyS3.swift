@@ -48,26 +48,8 @@ enum RekeyS3 {
       guard Int64(prefix.count) == readLength else {
         throw SnapshotError(.io, "the S3 server sent \(prefix.count) of the \(readLength) bytes asked for of \(address): try again")
       }
-      guard StoredFormat(sniffing: prefix) == .age else {
-        throw SnapshotError(
-          .invalidConfiguration,
-          "\(address) is not age-encrypted: rekey changes the recipients of an encrypted snapshot (save one with --encrypt-recipient)")
-      }
-      let newHeader: [UInt8]
-      let oldLength: Int
-      do throws(AgeError) {
-        (newHeader, oldLength) = try Age.rekey(filePrefix: prefix, identities: identities, recipients: recipients)
-      } catch {
-        let mapped = SnapshotError.age(error, "reading its header")
-        let made = record?.recipients.map { " (it is encrypted to \($0.joined(separator: ", ")))" } ?? ""
-        if mapped.code == .invalidConfiguration {
-          throw SnapshotError(
-            .invalidConfiguration,
-            "\(address) cannot be opened with the identities given\(made): \(mapped.message); give the identity file of one of its current recipients (--decrypt-identity-file)"
-          )
-        }
-        throw SnapshotError(mapped.code, "\(address): \(mapped.message); it was not rekeyed")
-      }
+      let (newHeader, oldLength) = try RekeySnapshots.newHeader(
+        for: prefix, address: address, record: record, identities: identities, recipients: recipients)
       let payloadStart = Int64(oldLength)
       let newSize = Int64(newHeader.count) + head.size - payloadStart
       if readLength == head.size && head.size - payloadStart <= firstPartPayload {

@@ -116,6 +116,33 @@ package struct RekeySnapshots: Sendable {
     }
   }
 
+  /// The new header for the file that starts with `prefix` (named `address`), and the length
+  /// of its old one; throws, naming the recipients, when it is not age or the identities do
+  /// not open it.
+  static func newHeader(
+    for prefix: [UInt8], address: String, record: SnapshotMetadata?, identities: [AgeIdentity], recipients: [AgeRecipient]
+  ) throws(SnapshotError) -> (header: [UInt8], oldLength: Int) {
+    guard StoredFormat(sniffing: prefix) == .age else {
+      throw SnapshotError(
+        .invalidConfiguration,
+        "\(address) is not age-encrypted: rekey changes the recipients of an encrypted snapshot (save one with --encrypt-recipient)")
+    }
+    do throws(AgeError) {
+      let (header, oldLength) = try Age.rekey(filePrefix: prefix, identities: identities, recipients: recipients)
+      return (header, oldLength)
+    } catch {
+      let mapped = SnapshotError.age(error, "reading its header")
+      let made = record?.recipients.map { " (it is encrypted to \($0.joined(separator: ", ")))" } ?? ""
+      if mapped.code == .invalidConfiguration {
+        throw SnapshotError(
+          .invalidConfiguration,
+          "\(address) cannot be opened with the identities given\(made): \(mapped.message); give the identity file of one of its current recipients (--decrypt-identity-file)"
+        )
+      }
+      throw SnapshotError(mapped.code, "\(address): \(mapped.message); it was not rekeyed")
+    }
+  }
+
   static func rekey(
     _ path: String, record: SnapshotMetadata?, identities: [AgeIdentity], recipients: [AgeRecipient], described: [String],
     isStopped: @Sendable () -> Bool
@@ -124,26 +151,7 @@ package struct RekeySnapshots: Sendable {
     do { head = try SystemFile.readHead(path, count: AgeDecryptor.defaultMaxHeaderSize + 64) } catch {
       throw SnapshotError.posix(error, what: "the snapshot")
     }
-    guard StoredFormat(sniffing: head) == .age else {
-      throw SnapshotError(
-        .invalidConfiguration,
-        "\(path) is not age-encrypted: rekey changes the recipients of an encrypted snapshot (save one with --encrypt-recipient)")
-    }
-    let newHeader: [UInt8]
-    let oldLength: Int
-    do throws(AgeError) {
-      (newHeader, oldLength) = try Age.rekey(filePrefix: head, identities: identities, recipients: recipients)
-    } catch {
-      let mapped = SnapshotError.age(error, "reading its header")
-      let made = record?.recipients.map { " (it is encrypted to \($0.joined(separator: ", ")))" } ?? ""
-      if mapped.code == .invalidConfiguration {
-        throw SnapshotError(
-          .invalidConfiguration,
-          "\(path) cannot be opened with the identities given\(made): \(mapped.message); give the identity file of one of its current recipients (--decrypt-identity-file)"
-        )
-      }
-      throw SnapshotError(mapped.code, "\(path): \(mapped.message); it was not rekeyed")
-    }
+    let (newHeader, oldLength) = try newHeader(for: head, address: path, record: record, identities: identities, recipients: recipients)
     let store = LocalSnapshotStore(directory: SystemFile.parentDirectory(of: path))
     var part = try AtomicFile(path: path, what: "the rekeyed snapshot", replacing: true)
     let input: Int32
