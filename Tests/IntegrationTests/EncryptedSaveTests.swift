@@ -433,6 +433,28 @@ struct EncryptedSaveTests {
     #expect(try restored.dump() == (try server.dump()))
   }
 
+  @Test(
+    "through S3, each compression, encrypted or not, on etcd 3.4 and 3.5: the object is the stored file; restore --s3 from the bucket alone (with the identity) gives every key",
+    arguments: cases.flatMap { c in [(c.0, c.1, true), (c.0, c.1, false)] })
+  func s3RoundTrip(compression: String, release: EtcdRelease, encrypted: Bool) async throws {
+    let server = try await EtcdServer(release)
+    try server.putKeys(prefix: "/registry/secrets/", count: 500)
+    let s3 = try await S3Fixture(folder: "matrix/")
+    let key = try Self.keygen(s3.work, "key")
+    let r = try s3.save(server, extra: ["--compress", compression] + (encrypted ? ["--encrypt-recipient", key.recipient] : []))
+    try #require(r.status == 0, "\(r)")
+    let name = try S3Fixture.name(from: r)
+    #expect(name.hasSuffix(try #require(Self.suffixes[compression]) + (encrypted ? ".age" : "")), "\(name)")
+    let local = s3.dir + "/" + name
+    let object = try #require(try s3.objects().first { $0.key == "matrix/" + name })
+    #expect(object.size == (try Data(contentsOf: URL(fileURLWithPath: local))).count, "the object is the stored file")
+    try FileManager.default.removeItem(atPath: local)
+    let (_, restored) = try await restoreAndServe(
+      name, into: s3.work.appending("restored"), release: release,
+      extra: ["--dir", s3.dir] + (encrypted ? ["--decrypt-identity-file", key.file] : []) + s3.arguments(), environment: s3.environment)
+    #expect(try restored.dump() == (try server.dump()))
+  }
+
   @Test("agent with a bad recipient (or bundle recipient) stops at start, naming it, instead of failing every scheduled snapshot")
   func agentBadKey() async throws {
     let server = try await EtcdServer(.etcd35)
