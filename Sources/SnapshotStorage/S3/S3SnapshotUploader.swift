@@ -65,10 +65,22 @@ package struct S3SnapshotUploader: Sendable {
         throw SnapshotError(.interrupted, "the snapshot failed before it started; nothing was uploaded")
       }
       let fd: Int32
-      do {
+      do throws(SystemCallError) {
         fd = try SystemFile.openForReading(path)
       } catch {
-        throw SnapshotError.posix(error, what: "the snapshot being uploaded")
+        // A small snapshot can be complete and renamed into place before this task opens its
+        // `.part` (seen on a loaded machine): wait for the writer's outcome, then open the
+        // published file.
+        guard error.errno == ENOENT, path.hasSuffix(".part") else { throw SnapshotError.posix(error, what: "the snapshot being uploaded") }
+        while case .writing = file.current.outcome {
+          guard await iterator.next() != nil else { break }
+        }
+        guard case .succeeded = file.current.outcome else {
+          throw SnapshotError(.interrupted, "the snapshot failed before its upload could start; nothing was uploaded")
+        }
+        do throws(SystemCallError) { fd = try SystemFile.openForReading(String(path.dropLast(".part".count))) } catch {
+          throw SnapshotError.posix(error, what: "the snapshot being uploaded")
+        }
       }
       defer { close(fd) }
       key = client.configuration.objectKey(name)
